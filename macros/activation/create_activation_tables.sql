@@ -1,0 +1,61 @@
+{#
+    The activation CLI records what it sends in these tables. dbt owns their DDL so that the
+    campaign review can be built before the first sync, and so that there is one definition.
+    Called from on-run-start; every statement is idempotent.
+#}
+{% macro create_activation_tables() %}
+    {% set activation_schema = var('onedata__activation_schema', 'activation') %}
+    {% set statements = [
+        "create schema if not exists " ~ activation_schema,
+        "create table if not exists " ~ activation_schema ~ ".sync_runs (
+            sync_run_id " ~ dbt.type_string() ~ ",
+            audience_name " ~ dbt.type_string() ~ ",
+            destination_name " ~ dbt.type_string() ~ ",
+            campaign_id " ~ dbt.type_string() ~ ",
+            is_dry_run " ~ dbt.type_boolean() ~ ",
+            run_status " ~ dbt.type_string() ~ ",
+            added_count " ~ dbt.type_int() ~ ",
+            removed_count " ~ dbt.type_int() ~ ",
+            unchanged_count " ~ dbt.type_int() ~ ",
+            held_out_count " ~ dbt.type_int() ~ ",
+            suppressed_count " ~ dbt.type_int() ~ ",
+            rejected_count " ~ dbt.type_int() ~ ",
+            started_at " ~ dbt.type_timestamp() ~ ",
+            finished_at " ~ dbt.type_timestamp() ~ "
+        )",
+        "create table if not exists " ~ activation_schema ~ ".sync_state (
+            audience_name " ~ dbt.type_string() ~ ",
+            destination_name " ~ dbt.type_string() ~ ",
+            one_id " ~ dbt.type_string() ~ ",
+            record_fingerprint " ~ dbt.type_string() ~ ",
+            sync_run_id " ~ dbt.type_string() ~ ",
+            synced_at " ~ dbt.type_timestamp() ~ "
+        )",
+        "create table if not exists " ~ activation_schema ~ ".campaign_assignments (
+            campaign_id " ~ dbt.type_string() ~ ",
+            one_id " ~ dbt.type_string() ~ ",
+            audience_name " ~ dbt.type_string() ~ ",
+            destination_name " ~ dbt.type_string() ~ ",
+            assignment_group " ~ dbt.type_string() ~ ",
+            sync_run_id " ~ dbt.type_string() ~ ",
+            assigned_at " ~ dbt.type_timestamp() ~ "
+        )",
+        "create table if not exists " ~ activation_schema ~ ".sync_ledger (
+            sync_run_id " ~ dbt.type_string() ~ ",
+            campaign_id " ~ dbt.type_string() ~ ",
+            audience_name " ~ dbt.type_string() ~ ",
+            destination_name " ~ dbt.type_string() ~ ",
+            one_id " ~ dbt.type_string() ~ ",
+            operation " ~ dbt.type_string() ~ ",
+            send_status " ~ dbt.type_string() ~ ",
+            batch_number " ~ dbt.type_int() ~ ",
+            idempotency_key " ~ dbt.type_string() ~ ",
+            payload_fingerprint " ~ dbt.type_string() ~ ",
+            error_message " ~ dbt.type_string() ~ ",
+            recorded_at " ~ dbt.type_timestamp() ~ "
+        )",
+    ] %}
+    {% for statement in statements %}
+        {% do run_query(statement) %}
+    {% endfor %}
+{% endmacro %}
