@@ -1,0 +1,1 @@
+"""onedata activation: sends dbt-built audiences to destinations and records what happened."""

@@ -1,0 +1,226 @@
+"""The `activate` command line: each command parses, calls one service function, prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import click
+
+from activation.errors import ActivationError
+from activation.settings import (
+    DEFAULT_DESTINATIONS_FILE,
+    DEFAULT_DUCKDB_PATH,
+    DEFAULT_RAW_DIR,
+    DEFAULT_RAW_FORMAT,
+    DESTINATIONS_FILE_ENV,
+    DUCKDB_PATH_ENV,
+    RAW_DIR_ENV,
+    RAW_FORMAT_ENV,
+    RAW_FORMATS,
+    Settings,
+)
+
+# Exit codes: 1 = the command failed (click's own for usage errors is 2),
+# 3 = the sync finished but the destination rejected some records.
+EXIT_FAILED = 1
+EXIT_REJECTED = 3
+
+
+class _Group(click.Group):
+    """Shows an ActivationError as a one-line message and a non-zero exit, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ActivationError as error:
+            click.echo(f"Error: {error}", err=True)
+            ctx.exit(EXIT_FAILED)
+
+
+@click.group(cls=_Group)
+@click.option("--duckdb-path", envvar=DUCKDB_PATH_ENV, show_envvar=True, default=DEFAULT_DUCKDB_PATH,
+              show_default=True, type=click.Path(path_type=Path), help="The warehouse dbt builds.")
+@click.option("--raw-dir", envvar=RAW_DIR_ENV, show_envvar=True, default=DEFAULT_RAW_DIR,
+              show_default=True, type=click.Path(path_type=Path), help="The landing directory.")
+@click.option("--raw-format", envvar=RAW_FORMAT_ENV, show_envvar=True, default=DEFAULT_RAW_FORMAT,
+              show_default=True, type=click.Choice(RAW_FORMATS), help="File format of the landing zone.")
+@click.option("--destinations-file", envvar=DESTINATIONS_FILE_ENV, show_envvar=True,
+              default=DEFAULT_DESTINATIONS_FILE, type=click.Path(path_type=Path),
+              help="destinations.yml to use.  [default: activation/destinations.yml]")
+@click.pass_context
+def main(ctx: click.Context, duckdb_path: Path, raw_dir: Path, raw_format: str,
+         destinations_file: Path) -> None:
+    """Send dbt-built audiences to destinations and bring feedback back."""
+    ctx.obj = Settings(
+        duckdb_path=duckdb_path,
+        raw_dir=raw_dir,
+        raw_format=raw_format,
+        destinations_file=destinations_file,
+    )
+
+
+@main.command()
+@click.pass_obj
+def audiences(settings: Settings) -> None:
+    """List audiences with their size and consented members per channel."""
+    from activation.audiences import list_audience_sizes
+    from activation.warehouse import CONSENT_CHANNELS
+
+    sizes = list_audience_sizes(settings)
+    if not sizes:
+        click.echo("No audiences in the warehouse: run dbt build first.")
+        return
+    width = max(len("audience"), *(len(size.name) for size in sizes))
+    click.echo(f"{'audience':<{width}}  {'members':>9}  " + "  ".join(f"{c:>11}" for c in CONSENT_CHANNELS))
+    for size in sizes:
+        consented = "  ".join(f"{size.consented[c]:>11,}" for c in CONSENT_CHANNELS)
+        click.echo(f"{size.name:<{width}}  {size.size:>9,}  {consented}")
+
+
+@main.command()
+@click.argument("audience")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(min=0),
+              help="Sample rows to show (masked).")
+@click.pass_obj
+def preview(settings: Settings, audience: str, limit: int) -> None:
+    """Show an audience's size, a masked sample and its portrait."""
+    from activation.audiences import SAMPLE_COLUMNS, preview_audience
+
+    result = preview_audience(settings, audience, limit)
+    click.echo(f"Audience {result.name}: {result.size:,} members (as of {result.as_of_date})")
+    if result.sample:
+        click.echo("\nSample (PII masked):")
+        click.echo("  " + " | ".join(SAMPLE_COLUMNS))
+        for row in result.sample:
+            click.echo("  " + " | ".join("" if row[c] is None else str(row[c]) for c in SAMPLE_COLUMNS))
+    for column, shares in result.portrait.items():
+        click.echo(f"\n{column}:")
+        for share in shares:
+            click.echo(f"  {share.value:<24} {share.count:>9,}  {share.share:6.1%}")
+    click.echo("\nconsent rate:")
+    for channel, rate in result.consent_rates.items():
+        click.echo(f"  {channel:<24} {rate:6.1%}")
+
+
+@main.command()
+@click.argument("audience")
+@click.option("--to", "destination", required=True, help="Destination name from destinations.yml.")
+@click.option("--campaign", "campaign_id", help="Campaign id.  [default: <audience>__<destination>]")
+@click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
+              help="Share held out as control group.  [default: the destination's, else 0.10]")
+@click.option("--dry-run", is_flag=True, help="Plan and count, send nothing, write no sync state.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def sync(settings: Settings, audience: str, destination: str, campaign_id: str | None,
+         holdout_share: float | None, dry_run: bool, as_json: bool) -> None:
+    """Send AUDIENCE to a destination: consented, minus the holdout, only what changed."""
+    from activation.sync import sync_audience
+
+    summary = sync_audience(settings, audience, destination, campaign_id=campaign_id,
+                            holdout_share=holdout_share, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), indent=2))
+    else:
+        click.echo(_sync_text(summary))
+    if summary.rejected:
+        click.get_current_context().exit(EXIT_REJECTED)
+
+
+def _sync_text(summary) -> str:
+    heading = (
+        f"DRY RUN (nothing sent, no sync state written): {summary.audience} -> {summary.destination}"
+        if summary.dry_run
+        else f"Synced {summary.audience} -> {summary.destination} (run {summary.run_id})"
+    )
+    verb = "would be " if summary.dry_run else ""
+    lines = [
+        heading,
+        f"  campaign   {summary.campaign_id}",
+        f"  added      {summary.added:>9,}  {verb}sent as new",
+        f"  updated    {summary.updated:>9,}  {verb}sent again, payload changed",
+        f"  removed    {summary.removed:>9,}  {verb}removed, no longer eligible",
+        f"  unchanged  {summary.unchanged:>9,}  skipped, already there",
+        f"  held out   {summary.held_out:>9,}  control group, never sent",
+        f"  suppressed {summary.suppressed:>9,}  no consent or no address on the channel",
+        f"  rejected   {summary.rejected:>9,}  refused by the destination, retried next run",
+    ]
+    lines += [f"    {count:>6,} x {reason}" for reason, count in summary.rejection_reasons.items()]
+    return "\n".join(lines)
+
+
+@main.command()
+@click.pass_obj
+def destinations(settings: Settings) -> None:
+    """List configured destinations and whether their secrets are set (never their values)."""
+    from activation.destinations import build_destination, load_destination_configs
+
+    for name, config in load_destination_configs(settings.destinations_file).items():
+        destination = build_destination(config)
+        batch = destination.batch_size or "one per operation"
+        click.echo(f"{name}  type={config.type}  channel={config.channel}  batch={batch}  "
+                   f"holdout={config.holdout_share:.0%}  fields={','.join(config.payload_fields)}")
+        for key in destination.secret_names:
+            status = "set" if destination.secret(key) else "MISSING"
+            click.echo(f"  secret {config.secret_env_var(key)}: {status}")
+
+
+@main.group()
+def feedback() -> None:
+    """Bring back what destinations report: deliveries, clicks, conversions."""
+
+
+@feedback.command("load")
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option("--destination", "destination_name",
+              help="destination_name for rows that do not carry one.")
+@click.pass_obj
+def feedback_load(settings: Settings, file: Path, destination_name: str | None) -> None:
+    """Land FILE (CSV, JSONL or Parquet) as feedback_events; bad rows go to rejects/."""
+    from activation.feedback import load_feedback
+
+    result = load_feedback(settings, file, destination_name)
+    click.echo(f"read {result.rows_read:,}  loaded {result.rows_loaded:,}  rejected {result.rows_rejected:,}")
+    if result.landing_file:
+        click.echo(f"  landed:   {result.landing_file}")
+    if result.rejects_file:
+        click.echo(f"  rejects:  {result.rejects_file}")
+        for reason, count in result.rejection_reasons.items():
+            click.echo(f"    {count:>6,} x {reason}")
+
+
+@main.command("demo-data")
+@click.option("--people", default=10_000, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=7, show_default=True, type=int)
+@click.option("--out", "raw_dir", type=click.Path(path_type=Path),
+              help="Landing directory to write.  [default: the landing directory setting]")
+@click.option("--truth", "truth_dir", default=Path("data/truth"), show_default=True,
+              type=click.Path(path_type=Path), help="Where the generator's ground truth goes.")
+@click.option("--format", "file_format", type=click.Choice(RAW_FORMATS),
+              help="File format.  [default: the landing format setting]")
+@click.option("--end-date", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-10-31",
+              show_default=True, help="Last day of generated history.")
+@click.pass_obj
+def demo_data(settings: Settings, people: int, seed: int, raw_dir: Path | None, truth_dir: Path,
+              file_format: str | None, end_date: dt.datetime) -> None:
+    """Generate a synthetic brand's landing files (and the truth to test One ID against)."""
+    from activation.demo_data import generate
+
+    counts = generate(
+        raw_dir=raw_dir or settings.raw_dir,
+        truth_dir=truth_dir,
+        people=people,
+        seed=seed,
+        end_date=end_date.date(),
+        file_format=file_format or settings.raw_format,
+        progress=_echo_progress,
+    )
+    width = max(len(table) for table in counts)
+    for table, count in counts.items():
+        click.echo(f"{table:<{width}}  {count:>12,}")
+
+
+def _echo_progress(*parts: object) -> None:
+    # Progress goes to stderr so that stdout stays the table of counts.
+    click.echo(" ".join(str(part) for part in parts), err=True)

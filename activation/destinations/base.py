@@ -1,0 +1,164 @@
+"""The one interface every destination implements, and the types it exchanges with a sync.
+
+A destination declares what it needs (its options and secrets, the batch size and rate limit
+it can take, which payload fields must be hashed) and does one thing: write a batch of records
+in one call and say, per record, whether it was taken.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+Operation = Literal["add", "remove", "update"]
+OPERATIONS: tuple[Operation, ...] = ("remove", "add", "update")
+
+# The address a channel needs: a member without any of these cannot be reached on it.
+CHANNEL_ADDRESS_FIELDS: dict[str, tuple[str, ...]] = {
+    "sms": ("phone",),
+    "email": ("email",),
+    "wecom": ("wechat_unionid",),
+    "wechat": ("wechat_openid",),
+    "app_push": ("app_device_id",),
+    "ad_platform": ("phone", "email"),
+}
+GENERIC_FIELDS = ("phone", "email", "display_name", "member_level", "lifecycle_stage", "rfm_group")
+# Audience columns a destination may ask for; ids and consent flags are never payload.
+PAYLOAD_FIELD_CHOICES = (
+    "display_name",
+    "phone",
+    "email",
+    "wechat_unionid",
+    "wechat_openid",
+    "app_device_id",
+    "member_level",
+    "lifecycle_stage",
+    "rfm_group",
+)
+
+Record = dict[str, Any]
+"""One record as sent: {"external_id": one_id, **payload fields}."""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    run_id: str
+    audience_name: str
+    destination_name: str
+    campaign_id: str
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    external_id: str
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Per-record outcome of one acknowledged batch."""
+
+    results: tuple[RecordResult, ...]
+
+    @classmethod
+    def all_accepted(cls, records: Sequence[Record]) -> BatchResult:
+        return cls(tuple(RecordResult(record["external_id"]) for record in records))
+
+    @classmethod
+    def all_rejected(cls, records: Sequence[Record], error: str) -> BatchResult:
+        return cls(tuple(RecordResult(record["external_id"], error) for record in records))
+
+
+@dataclass(frozen=True)
+class DestinationConfig:
+    """One entry of destinations.yml, validated; `options` is the type's own Options."""
+
+    name: str
+    type: str
+    channel: str
+    payload_fields: tuple[str, ...]
+    hashed_fields: frozenset[str]
+    holdout_share: float
+    options: Any
+    secrets: Mapping[str, str | None]
+
+    def secret_env_var(self, key: str) -> str:
+        return secret_env_var(self.name, key)
+
+
+def secret_env_var(destination_name: str, key: str) -> str:
+    return f"ACTIVATE__{destination_name.upper()}__{key.upper()}"
+
+
+class Destination(ABC):
+    type_name: ClassVar[str]
+    # A dataclass of the type's own options (defaults = optional); parsed from the YAML.
+    Options: ClassVar[type]
+    # Secret keys, read only from ACTIVATE__<NAME>__<KEY>.
+    secret_names: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config: DestinationConfig) -> None:
+        self.config = config
+        self.options = config.options
+        self.run: RunInfo | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def channel(self) -> str:
+        """The consent channel this destination touches."""
+        return self.config.channel
+
+    @property
+    def payload_fields(self) -> tuple[str, ...]:
+        return self.config.payload_fields
+
+    @property
+    def hashed_fields(self) -> frozenset[str]:
+        return self.config.hashed_fields
+
+    @property
+    def batch_size(self) -> int | None:
+        """Records per call; None sends each operation in one call."""
+        return getattr(self.options, "batch_size", None)
+
+    @property
+    def rate_limit(self) -> float | None:
+        """Calls per second; None means unlimited."""
+        return getattr(self.options, "rate_limit", None)
+
+    def secret(self, key: str) -> str | None:
+        return self.config.secrets.get(key)
+
+    def missing_secrets(self) -> list[str]:
+        return [self.config.secret_env_var(key) for key in self.secret_names if not self.secret(key)]
+
+    def start_run(self, run: RunInfo) -> None:
+        """Called once before the first batch of a sync run."""
+        self.run = run
+
+    @abstractmethod
+    def check(self) -> None:
+        """Raise ActivationError if the destination is not usable; makes no network call."""
+
+    @abstractmethod
+    def write_batch(
+        self, records: Sequence[Record], operation: Operation, idempotency_key: str
+    ) -> BatchResult:
+        """Send one batch in one call. Raise DestinationError if the batch was not acknowledged."""
+
+    def close(self) -> None:
+        """Release connections; called once at the end of a sync run."""
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        return [option.name for option in dataclasses.fields(cls.Options)]

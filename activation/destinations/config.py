@@ -1,0 +1,173 @@
+"""Reads destinations.yml into typed DestinationConfig objects.
+
+    destinations:
+      <name>:
+        type: webhook | file
+        channel: sms | email | wecom | wechat | app_push | ad_platform
+        fields: generic | [field, ...]       # optional; the channel's address is always sent
+        hashed_fields: [field, ...]          # optional; sent as sha256 hex
+        holdout_share: 0.10                  # optional
+        <the type's own options: url, path, batch_size, rate_limit, ...>
+
+String values may reference environment variables as ${VAR} or ${VAR:-default}. Secrets never
+appear in the file: they come from ACTIVATE__<NAME>__<KEY> environment variables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from activation.destinations.base import (
+    CHANNEL_ADDRESS_FIELDS,
+    GENERIC_FIELDS,
+    PAYLOAD_FIELD_CHOICES,
+    Destination,
+    DestinationConfig,
+    secret_env_var,
+)
+from activation.destinations.file import FileDestination
+from activation.destinations.webhook import WebhookDestination
+from activation.errors import ActivationError
+
+DESTINATION_TYPES: dict[str, type[Destination]] = {
+    destination.type_name: destination for destination in (WebhookDestination, FileDestination)
+}
+DEFAULT_HOLDOUT_SHARE = 0.10
+COMMON_KEYS = ("type", "channel", "fields", "hashed_fields", "holdout_share")
+
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_DESTINATION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def load_destination_configs(path: Path) -> dict[str, DestinationConfig]:
+    if not path.exists():
+        raise ActivationError(f"No destinations file at {path} (set ONEDATA_DESTINATIONS).")
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ActivationError(f"{path} is not valid YAML: {error}") from error
+    entries = document.get("destinations") if isinstance(document, dict) else None
+    if not isinstance(entries, dict):
+        raise ActivationError(f"{path} must have a `destinations:` mapping of name -> settings.")
+    return {name: _parse_destination(str(name), entry, path) for name, entry in entries.items()}
+
+
+def build_destination(config: DestinationConfig) -> Destination:
+    return DESTINATION_TYPES[config.type](config)
+
+
+def _parse_destination(name: str, entry: Any, path: Path) -> DestinationConfig:
+    def fail(problem: str) -> typing.NoReturn:
+        raise ActivationError(f"{path}: destination {name!r}: {problem}")
+
+    if not _DESTINATION_NAME.match(name):
+        fail("names are lower-case letters, digits and underscores")
+    if not isinstance(entry, dict):
+        fail("settings must be a mapping")
+    try:
+        entry = {key: _expand_env(value) for key, value in entry.items()}
+    except KeyError as error:
+        fail(f"environment variable {error.args[0]} is not set and has no default")
+
+    destination_type = DESTINATION_TYPES.get(entry.get("type"))
+    if destination_type is None:
+        fail(f"type must be one of {', '.join(DESTINATION_TYPES)}")
+    for key in destination_type.secret_names:
+        if key in entry:
+            fail(f"secrets do not belong in the file; set {secret_env_var(name, key)} instead")
+    unknown = set(entry) - set(COMMON_KEYS) - set(destination_type.option_names())
+    if unknown:
+        fail(f"unknown settings {', '.join(sorted(unknown))}")
+
+    channel = entry.get("channel")
+    if channel not in CHANNEL_ADDRESS_FIELDS:
+        fail(f"channel must be one of {', '.join(CHANNEL_ADDRESS_FIELDS)}")
+    payload_fields = _payload_fields(channel, entry.get("fields", ()), fail)
+    hashed_fields = frozenset(entry.get("hashed_fields") or ())
+    if not hashed_fields <= set(payload_fields):
+        fail(f"hashed_fields must be among the fields sent: {', '.join(payload_fields)}")
+    holdout_share = _number(entry.get("holdout_share", DEFAULT_HOLDOUT_SHARE), float, fail, "holdout_share")
+    if not 0 <= holdout_share < 1:
+        fail("holdout_share must be at least 0 and below 1")
+
+    return DestinationConfig(
+        name=name,
+        type=destination_type.type_name,
+        channel=channel,
+        payload_fields=payload_fields,
+        hashed_fields=hashed_fields,
+        holdout_share=holdout_share,
+        options=_parse_options(destination_type.Options, entry, fail),
+        secrets={key: os.environ.get(secret_env_var(name, key)) for key in destination_type.secret_names},
+    )
+
+
+def _payload_fields(channel: str, fields: Any, fail) -> tuple[str, ...]:
+    """The channel's address fields first, then the extra fields asked for, without repeats."""
+    extra = GENERIC_FIELDS if fields == "generic" else fields
+    if not isinstance(extra, (list, tuple)) or not set(extra) <= set(PAYLOAD_FIELD_CHOICES):
+        fail(f"fields must be `generic` or a list of: {', '.join(PAYLOAD_FIELD_CHOICES)}")
+    return tuple(dict.fromkeys([*CHANNEL_ADDRESS_FIELDS[channel], *extra]))
+
+
+def _parse_options(options_class: type, entry: dict[str, Any], fail) -> Any:
+    """Build the type's Options dataclass, casting each value to its annotated type."""
+    hints = typing.get_type_hints(options_class)
+    values = {}
+    for option in dataclasses.fields(options_class):
+        if option.name not in entry:
+            if option.default is dataclasses.MISSING:
+                fail(f"missing required setting `{option.name}`")
+            continue
+        value = entry[option.name]
+        target = hints[option.name]
+        optional = type(None) in typing.get_args(target)
+        if value is None and optional:
+            values[option.name] = None
+            continue
+        base = next((arg for arg in typing.get_args(target) if arg is not type(None)), target)
+        if base in (int, float):
+            value = _number(value, base, fail, option.name)
+            # Zero retries is a valid choice; zero batch size, rate or timeout is not.
+            if value < 0 or (value == 0 and option.name != "max_retries"):
+                fail(f"`{option.name}` must be positive")
+        else:
+            value = base(value)
+        values[option.name] = value
+    return options_class(**values)
+
+
+def _number(value: Any, kind: type, fail, key: str) -> int | float:
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        fail(f"`{key}` must be a number, got {value!r}")
+    if kind is int and number != float(value):
+        fail(f"`{key}` must be a whole number, got {value!r}")
+    return number
+
+
+def _expand_env(value: Any) -> Any:
+    if isinstance(value, str):
+        return _ENV_REFERENCE.sub(_env_value, value)
+    if isinstance(value, list):
+        return [_expand_env(item) for item in value]
+    return value
+
+
+def _env_value(match: re.Match) -> str:
+    # Shell semantics: ${VAR:-default} also replaces an empty value.
+    variable, default = match.group(1), match.group(2)
+    value = os.environ.get(variable)
+    if default is None:
+        if value is None:
+            raise KeyError(variable)
+        return value
+    return value or default

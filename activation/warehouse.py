@@ -1,0 +1,129 @@
+"""The DuckDB warehouse as the activation layer sees it: audience tables and activation tables."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from activation.errors import ActivationError
+from activation.settings import ACTIVATION_SCHEMA, SEGMENTS_SCHEMA
+
+AUDIENCE_TABLE_PREFIX = "seg_"
+
+CONSENT_CHANNELS = ("sms", "email", "wecom", "wechat", "app_push", "ad_platform")
+
+# The audience contract (one row per person); dbt enforces it, we check it before reading.
+AUDIENCE_COLUMNS = (
+    "one_id",
+    "audience_name",
+    "display_name",
+    "phone",
+    "email",
+    "wechat_unionid",
+    "wechat_openid",
+    "app_device_id",
+    "member_level",
+    "lifecycle_stage",
+    "rfm_group",
+    *(f"is_{channel}_consented" for channel in CONSENT_CHANNELS),
+    "as_of_date",
+)
+
+ACTIVATION_TABLES = ("sync_runs", "sync_state", "campaign_assignments", "sync_ledger")
+
+# Audience names end up in SQL identifiers, so only plain dbt model names are accepted.
+_AUDIENCE_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+def consent_column(channel: str) -> str:
+    return f"is_{channel}_consented"
+
+
+@dataclass(frozen=True)
+class Audience:
+    name: str
+
+    @property
+    def table(self) -> str:
+        return f"{SEGMENTS_SCHEMA}.{AUDIENCE_TABLE_PREFIX}{self.name}"
+
+
+@contextmanager
+def connect(path: Path, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    if not path.exists():
+        raise ActivationError(
+            f"No warehouse at {path}: run dbt build first (or set ONEDATA_DUCKDB_PATH)."
+        )
+    try:
+        connection = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        raise ActivationError(
+            f"Cannot open the warehouse {path}: {error}. "
+            "Is another process (dbt, another sync) using it?"
+        ) from error
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def list_audiences(connection: duckdb.DuckDBPyConnection) -> list[Audience]:
+    rows = connection.execute(
+        """
+        select table_name
+        from information_schema.tables
+        where table_schema = ? and starts_with(table_name, ?)
+        order by table_name
+        """,
+        [SEGMENTS_SCHEMA, AUDIENCE_TABLE_PREFIX],
+    ).fetchall()
+    return [Audience(name=table_name.removeprefix(AUDIENCE_TABLE_PREFIX)) for (table_name,) in rows]
+
+
+def resolve_audience(connection: duckdb.DuckDBPyConnection, name: str) -> Audience:
+    """Find an audience by name, with or without the `seg_` prefix, and check its contract."""
+    audience_name = name.strip().lower().removeprefix(AUDIENCE_TABLE_PREFIX)
+    known = list_audiences(connection)
+    if not _AUDIENCE_NAME.match(audience_name) or Audience(audience_name) not in known:
+        available = ", ".join(audience.name for audience in known) or "none: run dbt build first"
+        raise ActivationError(f"Unknown audience {name!r}. Available audiences: {available}.")
+    audience = Audience(audience_name)
+    present = {
+        column_name
+        for (column_name,) in connection.execute(
+            """
+            select column_name
+            from information_schema.columns
+            where table_schema = ? and table_name = ?
+            """,
+            [SEGMENTS_SCHEMA, AUDIENCE_TABLE_PREFIX + audience_name],
+        ).fetchall()
+    }
+    missing = [column for column in AUDIENCE_COLUMNS if column not in present]
+    if missing:
+        raise ActivationError(
+            f"{audience.table} does not follow the audience contract; missing columns: "
+            f"{', '.join(missing)}."
+        )
+    return audience
+
+
+def require_activation_tables(connection: duckdb.DuckDBPyConnection) -> None:
+    present = {
+        table_name
+        for (table_name,) in connection.execute(
+            "select table_name from information_schema.tables where table_schema = ?",
+            [ACTIVATION_SCHEMA],
+        ).fetchall()
+    }
+    missing = [table for table in ACTIVATION_TABLES if table not in present]
+    if missing:
+        raise ActivationError(
+            f"Activation tables missing ({', '.join(f'{ACTIVATION_SCHEMA}.{t}' for t in missing)}): "
+            "run dbt build first (its on-run-start creates them)."
+        )

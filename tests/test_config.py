@@ -1,0 +1,76 @@
+"""destinations.yml: the shipped file, env references, secrets and typos."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from activation.destinations import load_destination_configs
+from activation.errors import ActivationError
+from activation.settings import DEFAULT_DESTINATIONS_FILE
+
+
+def write_config(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "destinations.yml"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def test_shipped_file_defines_the_csv_drop_and_the_crm_webhook(monkeypatch):
+    monkeypatch.delenv("ACTIVATE_WEBHOOK_URL", raising=False)
+    monkeypatch.delenv("ONEDATA_OUTBOX_DIR", raising=False)
+    configs = load_destination_configs(DEFAULT_DESTINATIONS_FILE)
+
+    assert (configs["csv_drop"].type, configs["csv_drop"].channel) == ("file", "sms")
+    assert configs["csv_drop"].options.path == Path("data/outbox")
+    assert (configs["crm_webhook"].type, configs["crm_webhook"].channel) == ("webhook", "sms")
+    assert configs["crm_webhook"].options.url == "http://127.0.0.1:8765/onedata"
+    assert configs["crm_webhook"].payload_fields == (
+        "phone", "email", "display_name", "member_level", "lifecycle_stage", "rfm_group",
+    )
+
+
+def test_env_references_and_secrets_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOOK_URL", "https://crm.example.com/in")
+    monkeypatch.setenv("ACTIVATE__CRM__SECRET", "s3cret")
+    path = write_config(tmp_path, """
+        destinations:
+          crm:
+            type: webhook
+            channel: email
+            url: ${HOOK_URL}
+            batch_size: ${HOOK_BATCH:-50}
+            hashed_fields: [email]
+    """)
+
+    config = load_destination_configs(path)["crm"]
+
+    assert config.options.url == "https://crm.example.com/in"
+    assert config.options.batch_size == 50
+    assert config.payload_fields == ("email",)
+    assert config.hashed_fields == {"email"}
+    assert config.secrets == {"secret": "s3cret"}
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("type: webhook\n    channel: sms\n    url: ${NOT_SET_ANYWHERE}", "NOT_SET_ANYWHERE is not set"),
+        ("type: webhook\n    channel: sms\n    url: http://x\n    secret: abc", "ACTIVATE__BROKEN__SECRET"),
+        ("type: webhook\n    channel: sms\n    url: http://x\n    batchsize: 5", "unknown settings batchsize"),
+        ("type: webhook\n    channel: fax\n    url: http://x", "channel must be one of"),
+        ("type: ftp\n    channel: sms", "type must be one of"),
+        ("type: webhook\n    channel: sms", "missing required setting `url`"),
+        ("type: webhook\n    channel: sms\n    url: http://x\n    batch_size: 0", "`batch_size` must be positive"),
+        ("type: file\n    channel: sms\n    path: out\n    holdout_share: 1", "holdout_share must be"),
+        ("type: file\n    channel: sms\n    path: out\n    fields: [password]", "fields must be"),
+        ("type: file\n    channel: sms\n    path: out\n    hashed_fields: [email]", "hashed_fields must be"),
+    ],
+)
+def test_mistakes_are_named(tmp_path, entry, message):
+    path = write_config(tmp_path, f"destinations:\n  broken:\n    {entry}\n")
+
+    with pytest.raises(ActivationError, match=message):
+        load_destination_configs(path)

@@ -1,0 +1,135 @@
+"""`activate feedback load`: good rows land in contract types, bad rows go aside, reloads overwrite."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import json
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from activation.errors import ActivationError
+from activation.feedback import COLUMNS, load_feedback
+from activation.settings import Settings
+
+GOOD_ROWS = [
+    {"feedback_event_id": "fb-1", "campaign_id": "c1", "destination_name": "crm_webhook",
+     "one_id": "p00001", "event_type": "delivered", "order_id": "", "revenue_amount": "",
+     "occurred_at": "2026-10-01 08:00:00"},
+    {"feedback_event_id": "", "campaign_id": "c1", "destination_name": "crm_webhook",
+     "one_id": "p00002", "event_type": "converted", "order_id": "o-9", "revenue_amount": "199.5",
+     "occurred_at": "2026-10-01T16:30:00+08:00"},
+]
+BAD_ROWS = [
+    {**GOOD_ROWS[0], "feedback_event_id": "fb-3", "event_type": "teleported"},
+    {**GOOD_ROWS[0], "feedback_event_id": "fb-4", "occurred_at": "yesterday"},
+    {**GOOD_ROWS[0], "feedback_event_id": "fb-5", "one_id": " "},
+    {**GOOD_ROWS[0], "feedback_event_id": "fb-6", "campaign_id": ""},
+    {**GOOD_ROWS[0], "feedback_event_id": "fb-7", "revenue_amount": "a lot"},
+]
+
+
+def write_csv(path: Path, rows: list[dict]) -> Path:
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.fixture
+def feedback_settings(tmp_path) -> Settings:
+    return Settings(raw_dir=tmp_path / "data" / "raw", raw_format="parquet")
+
+
+def landed(settings: Settings) -> list[tuple]:
+    pattern = settings.raw_dir / "feedback_events" / f"*.{settings.raw_format}"
+    reader = "read_parquet" if settings.raw_format == "parquet" else "read_csv"
+    return duckdb.sql(f"select * from {reader}('{pattern}') order by one_id").fetchall()
+
+
+def test_good_rows_land_in_contract_types_and_bad_rows_go_aside(feedback_settings, tmp_path):
+    source = write_csv(tmp_path / "report.csv", GOOD_ROWS + BAD_ROWS)
+
+    result = load_feedback(feedback_settings, source)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_rejected) == (7, 2, 5)
+    assert result.landing_file.parent == feedback_settings.raw_dir / "feedback_events"
+    table = pq.read_table(result.landing_file)
+    assert table.column_names == list(COLUMNS)
+    assert table.schema.field("revenue_amount").type == pa.decimal128(18, 2)
+    assert table.schema.field("occurred_at").type == pa.timestamp("us")
+    first, second = table.to_pylist()
+    assert first["feedback_event_id"] == "fb-1" and first["revenue_amount"] is None
+    assert second["feedback_event_id"].startswith("fb_")
+    assert second["revenue_amount"] == decimal.Decimal("199.50")
+    assert second["occurred_at"] == dt.datetime(2026, 10, 1, 8, 30)  # +08:00 converted to UTC
+
+    assert result.rejects_file.parent == tmp_path / "data" / "rejects" / "feedback_events"
+    with result.rejects_file.open(newline="") as handle:
+        rejects = list(csv.DictReader(handle))
+    assert [row["feedback_event_id"] for row in rejects] == ["fb-3", "fb-4", "fb-5", "fb-6", "fb-7"]
+    reasons = [row["rejection_reason"] for row in rejects]
+    for reason, expected in zip(
+        reasons,
+        ["event_type 'teleported'", "occurred_at 'yesterday'", "one_id is empty",
+         "campaign_id is empty", "revenue_amount 'a lot' is not a number"],
+    ):
+        assert expected in reason
+    assert list(rejects[0])[-1] == "rejection_reason"
+
+
+def test_loading_the_same_report_twice_does_not_double_count(feedback_settings, tmp_path):
+    source = write_csv(tmp_path / "report.csv", GOOD_ROWS + BAD_ROWS)
+
+    first = load_feedback(feedback_settings, source)
+    second = load_feedback(feedback_settings, source)
+
+    assert first.landing_file == second.landing_file
+    assert first.rejects_file == second.rejects_file
+    assert len(list((feedback_settings.raw_dir / "feedback_events").iterdir())) == 1
+    assert len(landed(feedback_settings)) == 2
+
+
+def test_jsonl_and_parquet_inputs_and_the_destination_option(feedback_settings, tmp_path):
+    rows = [{key: value for key, value in row.items() if key != "destination_name"} for row in GOOD_ROWS]
+    jsonl = tmp_path / "report.jsonl"
+    jsonl.write_text("\n".join(json.dumps(row) for row in rows) + "\n{not json\n")
+    parquet = tmp_path / "report.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), parquet)
+
+    from_jsonl = load_feedback(feedback_settings, jsonl, destination_name="sms_vendor")
+    from_parquet = load_feedback(feedback_settings, parquet, destination_name="sms_vendor")
+
+    assert (from_jsonl.rows_loaded, from_jsonl.rows_rejected) == (2, 1)
+    assert from_jsonl.rejection_reasons == {"not a JSON object": 1}
+    # The same events from another format land under the same name: no double count.
+    assert from_parquet.landing_file == from_jsonl.landing_file
+    assert {row[2] for row in landed(feedback_settings)} == {"sms_vendor"}
+
+
+def test_csv_landing_follows_the_contract_text_format(tmp_path):
+    settings = Settings(raw_dir=tmp_path / "raw", raw_format="csv")
+    source = write_csv(tmp_path / "report.csv", GOOD_ROWS)
+
+    result = load_feedback(settings, source)
+
+    lines = result.landing_file.read_text().splitlines()
+    assert result.landing_file.suffix == ".csv"
+    assert lines[0] == ",".join(COLUMNS)
+    assert lines[1].endswith(",2026-10-01 08:00:00") and ",,," in lines[1]
+    assert ",o-9,199.50,2026-10-01 08:30:00" in lines[2]
+    assert result.rejects_file is None
+
+
+def test_a_file_without_required_columns_is_refused(feedback_settings, tmp_path):
+    source = write_csv(tmp_path / "report.csv", [{"one_id": "p1", "event_type": "clicked"}])
+
+    with pytest.raises(ActivationError, match="campaign_id, occurred_at, destination_name"):
+        load_feedback(feedback_settings, source)
+    assert not feedback_settings.raw_dir.exists()

@@ -1,0 +1,390 @@
+"""Sync behaviour end to end: service function -> real HTTP receiver -> activation tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from activation.destinations import load_destination_configs
+from activation.destinations.webhook import WebhookDestination
+from activation.errors import ActivationError, DestinationError
+from activation.settings import Settings
+from activation.sync import holdout_score, plan_sync, sync_audience
+from tests.conftest import AUDIENCE, WarehouseFile, make_member, sms_reachable
+
+CAMPAIGN = f"{AUDIENCE}__test_webhook"
+
+
+def eligible_ids(numbers) -> set[str]:
+    return {make_member(n)["one_id"] for n in numbers if sms_reachable(make_member(n))}
+
+
+def treated_ids(numbers, campaign=CAMPAIGN, share=0.1) -> set[str]:
+    return {one_id for one_id in eligible_ids(numbers) if holdout_score(campaign, one_id) >= share}
+
+
+def state_ids(warehouse, destination="test_webhook") -> set[str]:
+    rows = warehouse.rows(
+        "select one_id from activation.sync_state where destination_name = ?", [destination]
+    )
+    return {one_id for (one_id,) in rows}
+
+
+def test_first_sync_sends_each_consented_treated_member_once(settings, warehouse, receiver):
+    summary = sync_audience(settings, AUDIENCE, "test_webhook")
+
+    treated = treated_ids(range(1, 61))
+    held_out = eligible_ids(range(1, 61)) - treated
+    assert receiver.ids("add") == {one_id: 1 for one_id in treated}
+    assert (summary.added, summary.held_out, summary.suppressed, summary.rejected) == (
+        len(treated), len(held_out), 60 - len(eligible_ids(range(1, 61))), 0,
+    )
+    assert summary.status == "succeeded"
+    assert state_ids(warehouse) == treated
+    assert warehouse.scalar(
+        "select count(*) from activation.sync_ledger where send_status = 'sent' and operation = 'add'"
+    ) == len(treated)
+    assert warehouse.rows(
+        "select run_status, added_count, held_out_count, is_dry_run from activation.sync_runs"
+    ) == [("succeeded", len(treated), len(held_out), False)]
+    # Payload = external_id + the channel address + the fields asked for, nothing else.
+    records = [record for batch in receiver.batches for record in batch["records"]]
+    assert {tuple(sorted(record)) for record in records} == {("external_id", "member_level", "phone")}
+    assert all(len(batch["records"]) <= 10 for batch in receiver.batches)
+    assert {batch["campaign_id"] for batch in receiver.batches} == {CAMPAIGN}
+
+
+def test_members_without_consent_or_address_are_never_sent(settings, warehouse, receiver):
+    sync_audience(settings, AUDIENCE, "test_webhook", holdout_share=0)
+
+    not_contactable = {make_member(n)["one_id"] for n in range(1, 61)} - eligible_ids(range(1, 61))
+    assert not_contactable, "the fixture must contain members without consent"
+    sent = {record["external_id"] for batch in receiver.batches for record in batch["records"]}
+    assert sent == eligible_ids(range(1, 61))
+    assert not sent & not_contactable
+
+
+def test_second_sync_of_an_unchanged_audience_sends_nothing(settings, receiver):
+    first = sync_audience(settings, AUDIENCE, "test_webhook")
+    requests_after_first = receiver.requests
+
+    second = sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert receiver.requests == requests_after_first
+    assert (second.added, second.updated, second.removed) == (0, 0, 0)
+    assert second.unchanged == first.added
+
+
+def test_only_the_difference_is_sent_after_the_audience_changes(settings, warehouse, receiver):
+    sync_audience(settings, AUDIENCE, "test_webhook")
+    treated = sorted(treated_ids(range(1, 61)))
+    changed, dropped, revoked = treated[0], treated[1], treated[2]
+    newcomers = sorted(treated_ids(range(61, 80)))[:2]
+    members = [
+        make_member(n)
+        for n in [*range(1, 61), *(int(one_id[1:]) for one_id in newcomers)]
+        if make_member(n)["one_id"] != dropped
+    ]
+    for member in members:
+        if member["one_id"] == changed:
+            member["phone"] = "13999999999"
+        if member["one_id"] == revoked:
+            member["is_sms_consented"] = False
+    warehouse.write_audience(members)
+    receiver.received.clear()
+
+    summary = sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert set(receiver.ids("add")) == set(newcomers)
+    assert set(receiver.ids("update")) == {changed}
+    assert set(receiver.ids("remove")) == {dropped, revoked}
+    assert (summary.added, summary.updated, summary.removed) == (2, 1, 2)
+    assert summary.unchanged == len(treated) - 3
+    assert state_ids(warehouse) == (set(treated) - {dropped, revoked}) | set(newcomers)
+    removal = next(batch for batch in receiver.batches if batch["operation"] == "remove")
+    assert all(set(record) == {"external_id"} for record in removal["records"])
+
+
+def test_holdout_is_deterministic_share_sized_and_per_campaign(settings):
+    destination_config = load_destination_configs(settings.destinations_file)["test_files"]
+    from activation.destinations import build_destination
+
+    destination = build_destination(destination_config)
+    members = [
+        {"one_id": f"m{n}", "phone": f"138{n:08d}", "is_consented": True} for n in range(10_000)
+    ]
+
+    def holdout_of(campaign_id: str) -> set[str]:
+        plan = plan_sync(members, destination, campaign_id=campaign_id, holdout_share=0.1,
+                         assignments={}, current_state={})
+        assert plan.held_out + len(plan.adds) == len(members)
+        return {one_id for one_id, group in plan.new_assignments.items() if group == "holdout"}
+
+    spring = holdout_of("spring")
+    assert spring == holdout_of("spring")
+    assert 880 <= len(spring) <= 1120  # 10 % of 10,000 within four standard deviations
+    assert spring != holdout_of("autumn")
+
+
+def test_holdout_is_recorded_never_sent_and_never_reassigned(settings, warehouse, receiver):
+    sync_audience(settings, AUDIENCE, "test_webhook", holdout_share=0.3)
+    first = dict(warehouse.rows(
+        "select one_id, assignment_group from activation.campaign_assignments"
+    ))
+    held_out = {one_id for one_id, group in first.items() if group == "holdout"}
+    assert set(first) == eligible_ids(range(1, 61))
+    assert held_out and not held_out & set(receiver.ids("add"))
+
+    warehouse.write_audience([make_member(n) for n in range(1, 81)])
+    summary = sync_audience(settings, AUDIENCE, "test_webhook", holdout_share=0.9)
+
+    second = dict(warehouse.rows(
+        "select one_id, assignment_group from activation.campaign_assignments"
+    ))
+    assert len(second) == warehouse.scalar(
+        "select count(distinct one_id) from activation.campaign_assignments"
+    )
+    assert {one_id: second[one_id] for one_id in first} == first
+    newcomers = eligible_ids(range(61, 81))
+    assert {second[one_id] for one_id in newcomers} <= {"holdout", "treated"}
+    assert summary.held_out == sum(group == "holdout" for group in second.values())
+    assert not {o for o, g in second.items() if g == "holdout"} & set(receiver.ids("add"))
+
+
+def test_rejected_records_are_recorded_and_retried_next_run(settings, warehouse, receiver):
+    rejected_id = sorted(treated_ids(range(1, 61)))[0]
+    phone = make_member(int(rejected_id[1:]))["phone"]
+    receiver.reject = {rejected_id: f"invalid number {phone}"}
+
+    first = sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert first.rejected == 1 and first.status == "completed_with_rejections"
+    assert rejected_id not in state_ids(warehouse)
+    [(status, message)] = warehouse.rows(
+        "select send_status, error_message from activation.sync_ledger where one_id = ?", [rejected_id]
+    )
+    assert status == "rejected"
+    assert phone not in message and f"{phone[:3]}****{phone[-4:]}" in message
+
+    receiver.reject = {}
+    second = sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert (second.added, second.rejected) == (1, 0)
+    assert receiver.ids("add")[rejected_id] == 2
+    assert set(receiver.ids("add").values()) == {1, 2}
+    assert rejected_id in state_ids(warehouse)
+
+
+def assert_everyone_delivered_exactly_once(receiver, warehouse):
+    treated = treated_ids(range(1, 61))
+    assert receiver.ids("add") == {one_id: 1 for one_id in treated}
+    assert state_ids(warehouse) == treated
+    assert warehouse.scalar(
+        "select count(*) from activation.sync_ledger where send_status = 'sent'"
+    ) == len(treated)
+
+
+def test_sync_cut_off_by_a_dead_connection_resumes_without_loss_or_duplicates(
+    settings, warehouse, receiver
+):
+    receiver.drop_after_batches = 1
+
+    with pytest.raises(DestinationError, match="rerun the sync to resume"):
+        sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert len(state_ids(warehouse)) == 10
+    assert warehouse.scalar("select run_status from activation.sync_runs") == "failed"
+
+    receiver.drop_after_batches = None
+    summary = sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert summary.unchanged == 10
+    assert_everyone_delivered_exactly_once(receiver, warehouse)
+
+
+def test_sync_stopped_by_an_exception_resumes_without_loss_or_duplicates(
+    settings, warehouse, receiver, monkeypatch
+):
+    real_write_batch = WebhookDestination.write_batch
+    calls = []
+
+    def interrupted_on_third_batch(self, records, operation, idempotency_key):
+        calls.append(operation)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real_write_batch(self, records, operation, idempotency_key)
+
+    monkeypatch.setattr(WebhookDestination, "write_batch", interrupted_on_third_batch)
+    with pytest.raises(KeyboardInterrupt):
+        sync_audience(settings, AUDIENCE, "test_webhook")
+    assert len(state_ids(warehouse)) == 20
+    monkeypatch.setattr(WebhookDestination, "write_batch", real_write_batch)
+
+    sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert_everyone_delivered_exactly_once(receiver, warehouse)
+
+
+def test_killed_sync_process_resumes_without_loss_or_duplicates(
+    settings, warehouse, receiver, cli_env
+):
+    receiver.script.extend([None, "hang"])
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("activate")), "sync", AUDIENCE, "--to", "test_webhook"],
+        env={**os.environ, **cli_env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert receiver.hung.wait(timeout=30), "the sync never reached its second batch"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    receiver.release.set()
+    assert len(receiver.batches) == 1
+
+    assert len(state_ids(warehouse)) == 10
+    assert warehouse.scalar("select run_status from activation.sync_runs") == "running"
+    sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert_everyone_delivered_exactly_once(receiver, warehouse)
+
+
+def test_dry_run_sends_nothing_and_writes_no_state(settings, warehouse, receiver):
+    dry = sync_audience(settings, AUDIENCE, "test_webhook", dry_run=True)
+
+    assert receiver.requests == 0
+    for table in ("sync_state", "sync_ledger", "campaign_assignments"):
+        assert warehouse.scalar(f"select count(*) from activation.{table}") == 0, table
+    assert warehouse.rows("select is_dry_run, added_count from activation.sync_runs") == [
+        (True, dry.added)
+    ]
+
+    real = sync_audience(settings, AUDIENCE, "test_webhook")
+    assert (real.added, real.held_out, real.suppressed) == (dry.added, dry.held_out, dry.suppressed)
+
+
+def test_transient_429_and_500_are_retried_until_acknowledged(settings, warehouse, receiver):
+    receiver.script.extend([429, 500])
+    receiver.retry_after = "1"
+    started = time.monotonic()
+
+    summary = sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert time.monotonic() - started >= 1.0  # Retry-After: 1 was honoured
+    assert summary.status == "succeeded"
+    assert_everyone_delivered_exactly_once(receiver, warehouse)
+
+
+def test_persistent_5xx_fails_the_run_after_the_retries(settings, warehouse, receiver):
+    receiver.script.extend([500, 500, 500])
+
+    with pytest.raises(DestinationError, match=r"3 attempts \(last: HTTP 500\)"):
+        sync_audience(settings, AUDIENCE, "test_webhook")
+    assert receiver.requests == 3
+    assert state_ids(warehouse) == set()
+
+
+def test_wrong_secret_stops_with_a_clear_error(settings, warehouse, receiver, monkeypatch):
+    monkeypatch.setenv("ACTIVATE__TEST_WEBHOOK__SECRET", "not-the-secret")
+
+    with pytest.raises(DestinationError, match="HTTP 401.*ACTIVATE__TEST_WEBHOOK__SECRET"):
+        sync_audience(settings, AUDIENCE, "test_webhook")
+    assert receiver.requests == 1
+    assert warehouse.scalar("select count(*) from activation.sync_ledger") == 0
+    assert warehouse.scalar("select run_status from activation.sync_runs") == "failed"
+
+
+def test_missing_secret_is_named_before_anything_happens(settings, warehouse, monkeypatch):
+    monkeypatch.delenv("ACTIVATE__TEST_WEBHOOK__SECRET")
+
+    with pytest.raises(ActivationError, match="ACTIVATE__TEST_WEBHOOK__SECRET"):
+        sync_audience(settings, AUDIENCE, "test_webhook")
+    assert warehouse.scalar("select count(*) from activation.sync_runs") == 0
+
+
+def closed_port_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/onedata"
+
+
+def test_unreachable_endpoint_fails_cleanly(settings, warehouse, destinations_file):
+    config = yaml.safe_load(destinations_file.read_text())
+    config["destinations"]["test_webhook"]["url"] = closed_port_url()
+    destinations_file.write_text(yaml.safe_dump(config))
+
+    with pytest.raises(DestinationError, match="did not acknowledge.*ConnectionError"):
+        sync_audience(settings, AUDIENCE, "test_webhook")
+    assert state_ids(warehouse) == set()
+    assert warehouse.scalar("select count(*) from activation.sync_ledger") == 0
+
+    # The same warehouse still works: a later dry run plans the full audience.
+    assert sync_audience(settings, AUDIENCE, "test_webhook", dry_run=True).added == len(
+        treated_ids(range(1, 61))
+    )
+
+
+def test_file_destination_drops_one_csv_per_operation(settings, warehouse, tmp_path):
+    campaign = f"{AUDIENCE}__test_files"
+    treated = sorted(treated_ids(range(1, 61), campaign))
+    first = sync_audience(settings, AUDIENCE, "test_files")
+
+    outbox = tmp_path / "outbox" / AUDIENCE
+    [added_file] = outbox.iterdir()
+    assert added_file.name == f"{first.run_id}-add.csv"
+    lines = added_file.read_text().splitlines()
+    assert lines[0] == "external_id,phone"
+    assert [line.split(",")[0] for line in lines[1:]] == treated
+
+    leaver = treated[0]
+    warehouse.write_audience(
+        [make_member(n) for n in range(1, 61) if make_member(n)["one_id"] != leaver]
+    )
+    second = sync_audience(settings, AUDIENCE, "test_files")
+
+    assert (second.added, second.removed) == (0, 1)
+    assert sorted(path.name for path in outbox.iterdir()) == sorted(
+        [added_file.name, f"{second.run_id}-remove.csv"]
+    )
+    removal = (outbox / f"{second.run_id}-remove.csv").read_text().splitlines()
+    assert removal == ["external_id", leaver]
+
+
+def test_unknown_names_and_missing_tables_are_clear_errors(settings, warehouse, tmp_path):
+    with pytest.raises(ActivationError, match="Unknown audience 'nope'.*test_audience"):
+        sync_audience(settings, "nope", "test_webhook")
+    with pytest.raises(ActivationError, match="Unknown destination 'nope'.*test_webhook"):
+        sync_audience(settings, AUDIENCE, "nope")
+    assert sync_audience(settings, f"seg_{AUDIENCE}", "test_files", dry_run=True).audience == AUDIENCE
+
+
+    without_tables = WarehouseFile(tmp_path / "without_activation_tables.duckdb")
+    without_tables.write_audience([make_member(1)])
+    bare_settings = Settings(
+        duckdb_path=without_tables.path, destinations_file=settings.destinations_file
+    )
+    with pytest.raises(ActivationError, match="run dbt build first"):
+        sync_audience(bare_settings, AUDIENCE, "test_files")
+
+    off_contract = tmp_path / "off_contract.duckdb"
+    with duckdb.connect(str(off_contract)) as connection:
+        connection.execute("create schema segments")
+        connection.execute(f"create table segments.seg_{AUDIENCE} as select 'p1' as one_id")
+    with pytest.raises(ActivationError, match="missing columns: audience_name"):
+        sync_audience(
+            Settings(duckdb_path=off_contract, destinations_file=settings.destinations_file),
+            AUDIENCE,
+            "test_files",
+        )
