@@ -221,6 +221,6 @@ def demo_data(settings: Settings, people: int, seed: int, raw_dir: Path | None, 
         click.echo(f"{table:<{width}}  {count:>12,}")
 
 
-def _echo_progress(*parts: object) -> None:
+def _echo_progress(people_done: int) -> None:
     # Progress goes to stderr so that stdout stays the table of counts.
-    click.echo(" ".join(str(part) for part in parts), err=True)
+    click.echo(f"  {people_done:,} people written", err=True)

@@ -109,7 +109,7 @@ def test_demo_data_calls_the_generator(run, monkeypatch, tmp_path):
 
     def generate(raw_dir, truth_dir, people, seed, end_date, file_format, progress):
         calls.append((raw_dir, truth_dir, people, seed, end_date.isoformat(), file_format))
-        progress("writing orders")
+        progress(3)
         return {"orders": 12, "crm_members": 3}
 
     monkeypatch.setitem(sys.modules, "activation.demo_data", types.SimpleNamespace(generate=generate))
@@ -120,6 +120,7 @@ def test_demo_data_calls_the_generator(run, monkeypatch, tmp_path):
     assert result.exit_code == 0
     assert calls == [(tmp_path / "raw", Path("data/truth"), 3, 1, "2026-10-31", "csv")]
     assert "orders" in result.output and "12" in result.output
+    assert "3 people written" in result.output
 
 
 def test_real_subprocess(cli_env, receiver):

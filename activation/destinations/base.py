@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from activation.warehouse import AUDIENCE_COLUMNS, CONSENT_CHANNELS
+
 Operation = Literal["add", "remove", "update"]
 OPERATIONS: tuple[Operation, ...] = ("remove", "add", "update")
 
@@ -25,18 +27,12 @@ CHANNEL_ADDRESS_FIELDS: dict[str, tuple[str, ...]] = {
     "app_push": ("app_device_id",),
     "ad_platform": ("phone", "email"),
 }
+assert tuple(CHANNEL_ADDRESS_FIELDS) == CONSENT_CHANNELS, "one address rule per consent channel"
 GENERIC_FIELDS = ("phone", "email", "display_name", "member_level", "lifecycle_stage", "rfm_group")
-# Audience columns a destination may ask for; ids and consent flags are never payload.
-PAYLOAD_FIELD_CHOICES = (
-    "display_name",
-    "phone",
-    "email",
-    "wechat_unionid",
-    "wechat_openid",
-    "app_device_id",
-    "member_level",
-    "lifecycle_stage",
-    "rfm_group",
+# Audience columns a destination may ask for: the contract minus ids, consent flags and dates.
+PAYLOAD_FIELD_CHOICES = tuple(
+    column for column in AUDIENCE_COLUMNS
+    if column not in ("one_id", "audience_name", "as_of_date") and not column.startswith("is_")
 )
 
 Record = dict[str, Any]
