@@ -21,12 +21,12 @@ grouped as (
         campaign_id,
         assignment_group,
         count(*) as member_count,
-        sum(case when is_sent then 1 else 0 end) as sent_count,
-        sum(case when is_delivered then 1 else 0 end) as delivered_count,
-        sum(case when is_clicked then 1 else 0 end) as clicked_count,
-        sum(case when is_reported_converted then 1 else 0 end) as reported_conversion_count,
-        sum(case when is_converted then 1 else 0 end) as converted_member_count,
-        sum(order_count) as order_count,
+        count(case when is_sent then 1 end) as sent_count,
+        count(case when is_delivered then 1 end) as delivered_count,
+        count(case when is_clicked then 1 end) as clicked_count,
+        count(case when is_reported_converted then 1 end) as reported_conversion_count,
+        count(case when is_converted then 1 end) as converted_member_count,
+        cast(sum(order_count) as {{ dbt.type_bigint() }}) as order_count,
         sum(gmv) as gmv
     from campaign_member_outcomes
     group by campaign_id, assignment_group
