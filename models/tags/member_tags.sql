@@ -27,14 +27,14 @@ member_profiles as (
 unpivoted as (
 
     {% for tag_name, column in tags %}
-    select
-        one_id,
-        '{{ tag_name }}' as tag_name,
-        cast({{ column }} as {{ dbt.type_string() }}) as tag_value,
-        as_of_date
-    from member_profiles
-    where {{ column }} is not null
-    {% if not loop.last %}union all{% endif %}
+        select
+            one_id,
+            '{{ tag_name }}' as tag_name,
+            cast({{ column }} as {{ dbt.type_string() }}) as tag_value,
+            as_of_date
+        from member_profiles
+        where {{ column }} is not null
+        {% if not loop.last %}union all{% endif %}
     {% endfor %}
 
 )

@@ -24,14 +24,18 @@ staged as (
         one_id,
         case
             when paid_order_count = 0 then 'prospect'
-            when days_since_last_order > greatest(
-                {{ var('onedata__lifecycle_churned_min_days') }},
-                {{ var('onedata__lifecycle_churned_cycle_multiple') }} * cycle_days
-            ) then 'churned'
-            when days_since_last_order > greatest(
-                {{ var('onedata__lifecycle_dormant_min_days') }},
-                {{ var('onedata__lifecycle_dormant_cycle_multiple') }} * cycle_days
-            ) then 'dormant'
+            when
+                days_since_last_order > greatest(
+                    {{ var('onedata__lifecycle_churned_min_days') }},
+                    {{ var('onedata__lifecycle_churned_cycle_multiple') }} * cycle_days
+                )
+                then 'churned'
+            when
+                days_since_last_order > greatest(
+                    {{ var('onedata__lifecycle_dormant_min_days') }},
+                    {{ var('onedata__lifecycle_dormant_cycle_multiple') }} * cycle_days
+                )
+                then 'dormant'
             when days_since_first_order <= {{ var('onedata__lifecycle_new_max_days') }} then 'new'
             when repurchase_cycle_days <= {{ var('onedata__lifecycle_growth_max_cycle_days') }} then 'growth'
             else 'mature'

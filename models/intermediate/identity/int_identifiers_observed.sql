@@ -22,53 +22,53 @@
 with
 
 {% for identifier in record_identifiers %}
-{{ identifier.model }}__{{ identifier.column }} as (
+    {{ identifier.model }}__{{ identifier.column }} as (
 
-    select
-        source_system,
-        source_record_id,
-        cast(null as {{ dbt.type_string() }}) as link_id,
-        '{{ identifier.id_type }}' as id_type,
-        {{ identifier.column }} as id_value,
-        {{ identifier.column }}_raw as id_value_raw,
-        {{ identifier_rejection_reason(
-            "'" ~ identifier.id_type ~ "'",
-            identifier.column ~ '_raw',
-            identifier.get('namespace', 'null')
-        ) }} as rejection_reason,
-        updated_at as observed_at
+        select
+            source_system,
+            source_record_id,
+            cast(null as {{ dbt.type_string() }}) as link_id,
+            '{{ identifier.id_type }}' as id_type,
+            {{ identifier.column }} as id_value,
+            {{ identifier.column }}_raw as id_value_raw,
+            {{ identifier_rejection_reason(
+                "'" ~ identifier.id_type ~ "'",
+                identifier.column ~ '_raw',
+                identifier.get('namespace', 'null')
+            ) }} as rejection_reason,
+            updated_at as observed_at
 
-    from {{ ref(identifier.model) }}
-    where nullif(trim({{ identifier.column }}_raw), '') is not null
+        from {{ ref(identifier.model) }}
+        where nullif(trim({{ identifier.column }}_raw), '') is not null
 
-),
+    ),
 {% endfor %}
 
 {% for side in ['left', 'right'] %}
-link_{{ side }}_identifiers as (
+    link_{{ side }}_identifiers as (
 
-    select
-        source_system,
-        cast(null as {{ dbt.type_string() }}) as source_record_id,
-        link_id,
-        {{ side }}_id_type as id_type,
-        {{ side }}_id_value as id_value,
-        {{ side }}_id_value_raw as id_value_raw,
-        {{ identifier_rejection_reason(side ~ '_id_type', side ~ '_id_value_raw', side ~ '_id_namespace') }}
-            as rejection_reason,
-        observed_at
+        select
+            source_system,
+            cast(null as {{ dbt.type_string() }}) as source_record_id,
+            link_id,
+            {{ side }}_id_type as id_type,
+            {{ side }}_id_value as id_value,
+            {{ side }}_id_value_raw as id_value_raw,
+            {{ identifier_rejection_reason(side ~ '_id_type', side ~ '_id_value_raw', side ~ '_id_namespace') }}
+                as rejection_reason,
+            observed_at
 
-    from {{ ref('stg_identity__links') }}
-    where nullif(trim({{ side }}_id_value_raw), '') is not null
+        from {{ ref('stg_identity__links') }}
+        where nullif(trim({{ side }}_id_value_raw), '') is not null
 
-),
+    ),
 {% endfor %}
 
 unioned as (
 
     {% for identifier in record_identifiers %}
-    select * from {{ identifier.model }}__{{ identifier.column }}
-    union all
+        select * from {{ identifier.model }}__{{ identifier.column }}
+        union all
     {% endfor %}
     select * from link_left_identifiers
     union all

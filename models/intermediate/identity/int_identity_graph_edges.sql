@@ -18,13 +18,10 @@ customer_records as (
 
 identifiers_blocked as (
 
-    select distinct id_type, id_value from {{ ref('int_identifiers_blocked') }}
-
-),
-
-links as (
-
-    select * from {{ ref('stg_identity__links') }}
+    select distinct
+        id_type,
+        id_value
+    from {{ ref('int_identifiers_blocked') }}
 
 ),
 

@@ -72,7 +72,7 @@ window_orders as (
         on
             campaign_assignments.one_id = orders.one_id
             and orders.is_paid
-            and orders.ordered_at >= campaign_assignments.assigned_at
+            and campaign_assignments.assigned_at <= orders.ordered_at
             and orders.ordered_at
             < {{ dbt.dateadd('day', 'campaigns.attribution_window_days', 'campaign_assignments.assigned_at') }}
     group by campaign_assignments.campaign_id, campaign_assignments.one_id

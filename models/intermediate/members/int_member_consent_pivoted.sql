@@ -38,8 +38,8 @@ pivoted as (
     select
         one_id,
         {% for channel in touch_channels %}
-        coalesce(max(case when channel = '{{ channel }}' and is_granted then 1 else 0 end), 0) = 1
-            as is_{{ channel }}_consented{{ ',' if not loop.last }}
+            coalesce(max(case when channel = '{{ channel }}' and is_granted then 1 else 0 end), 0) = 1
+                as is_{{ channel }}_consented{% if not loop.last %},{% endif %}
         {% endfor %}
     from person_consent_events
     where recency_rank = 1

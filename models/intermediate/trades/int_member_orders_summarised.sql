@@ -61,13 +61,15 @@ order_totals as (
         sum(
             case
                 when order_date > {{ dbt.dateadd('day', -var('onedata__rfm_period_days'), 'as_of_date') }}
-                    then 1 else 0
+                    then 1
+                else 0
             end
         ) as period_order_count,
         sum(
             case
                 when order_date > {{ dbt.dateadd('day', -var('onedata__rfm_period_days'), 'as_of_date') }}
-                    then net_amount else 0
+                    then net_amount
+                else 0
             end
         ) as period_spend,
         bool_or(is_offline) as has_offline_order,
@@ -92,8 +94,10 @@ final as (
                 then order_totals.period_spend / order_totals.period_order_count
         end as period_average_spend,
         order_gaps.repurchase_cycle_days,
-        {{ dbt.datediff('order_totals.last_order_date', 'as_of.as_of_date', 'day') }} as days_since_last_order,
-        {{ dbt.datediff('order_totals.first_order_date', 'as_of.as_of_date', 'day') }} as days_since_first_order,
+        {{ dbt.datediff('order_totals.last_order_date', 'as_of.as_of_date', 'day') }}
+            as days_since_last_order,
+        {{ dbt.datediff('order_totals.first_order_date', 'as_of.as_of_date', 'day') }}
+            as days_since_first_order,
         members.is_loyalty_member,
         coalesce(order_totals.has_offline_order and order_totals.has_online_order, false) as is_composite_buyer,
         order_totals.first_order_date,

@@ -35,7 +35,9 @@ ranked_records as (
         customer_records.*,
         row_number() over (
             partition by source_records.one_id
-            order by customer_records.source_priority asc, customer_records.updated_at desc,
+            order by
+                customer_records.source_priority asc,
+                customer_records.updated_at desc,
                 customer_records.source_record_id asc
         ) as survivorship_rank
     from customer_records
@@ -51,12 +53,13 @@ survived as (
     select
         one_id,
         {% for attribute in survivorship_attributes %}
-        min_by({{ attribute }}, survivorship_rank) filter (where {{ attribute }} is not null
-            {%- if attribute == 'gender' %} and {{ attribute }} <> 'U'{% endif %}) as {{ attribute }},
+            min_by({{ attribute }}, survivorship_rank) filter (
+                where {{ attribute }} is not null{% if attribute == 'gender' %} and {{ attribute }} <> 'U'{% endif %}
+            ) as {{ attribute }},
         {% endfor %}
         {% for attribute in sourced_attributes %}
-        min_by(source_system, survivorship_rank) filter (where {{ attribute }} is not null)
-            as {{ attribute }}_source,
+            min_by(source_system, survivorship_rank) filter (where {{ attribute }} is not null)
+                as {{ attribute }}_source,
         {% endfor %}
         count(*) as source_record_count,
         count(distinct source_system) as source_system_count,
@@ -75,17 +78,21 @@ final as (
     select
         survived.one_id,
         {% for attribute in survivorship_attributes %}
-        {% if attribute == 'gender' %}coalesce(survived.gender, 'U') as gender{% else %}survived.{{ attribute }}{% endif %},
+            {% if attribute == 'gender' %}
+                coalesce(survived.gender, 'U') as gender,
+            {% else %}
+                survived.{{ attribute }},
+            {% endif %}
         {% endfor %}
         {% for attribute in sourced_attributes %}
-        survived.{{ attribute }}_source,
+            survived.{{ attribute }}_source,
         {% endfor %}
         survived.source_record_count,
         survived.source_system_count,
         survived.is_loyalty_member,
         survived.is_paid_member,
         {% for channel in touch_channels %}
-        coalesce(member_consent.is_{{ channel }}_consented, false) as is_{{ channel }}_consented,
+            coalesce(member_consent.is_{{ channel }}_consented, false) as is_{{ channel }}_consented,
         {% endfor %}
         survived.first_seen_at,
         survived.registered_at,

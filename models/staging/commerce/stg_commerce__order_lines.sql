@@ -9,7 +9,11 @@ source as (
 renamed as (
 
     select
-        {{ dbt.concat(["cast(order_id as " ~ dbt.type_string() ~ ")", "'-'", "cast(line_number as " ~ dbt.type_string() ~ ")"]) }} as order_line_id,
+        {{ dbt.concat([
+            "cast(order_id as " ~ dbt.type_string() ~ ")",
+            "'-'",
+            "cast(line_number as " ~ dbt.type_string() ~ ")",
+        ]) }} as order_line_id,
         cast(order_id as {{ dbt.type_string() }}) as order_id,
         cast(product_id as {{ dbt.type_string() }}) as product_id,
         cast(line_number as {{ dbt.type_int() }}) as line_number,
