@@ -7,12 +7,14 @@ if [ ! -x .venv/bin/python ]; then
     echo "==> creating .venv with $python_bin"
     "$python_bin" -m venv .venv
 fi
-stamp=".venv/.installed-$(cat pyproject.toml | cksum | cut -d' ' -f1)"
+# Extras to install: dev by default; scripts/test adds spark.
+extras="${ONEDATA_EXTRAS:-dev}"
+stamp=".venv/.installed-${extras//,/-}-$(cksum < pyproject.toml | cut -d' ' -f1)"
 if [ ! -f "$stamp" ]; then
     echo "==> installing onedata and its tools into .venv"
     # The full pip log is kept, and shown only if the install fails.
     if ! { .venv/bin/python -m pip install --upgrade pip \
-            && .venv/bin/python -m pip install -e '.[dev]'; } > .venv/install.log 2>&1; then
+            && .venv/bin/python -m pip install -e ".[$extras]"; } > .venv/install.log 2>&1; then
         tail -n 40 .venv/install.log
         echo "pip install failed; the full log is .venv/install.log" >&2
         exit 1
