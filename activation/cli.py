@@ -166,6 +166,56 @@ def destinations(settings: Settings) -> None:
             click.echo(f"  secret {config.secret_env_var(key)}: {status}")
 
 
+@main.command()
+@click.argument("first")
+@click.argument("second", required=False)
+@click.pass_obj
+def explain(settings: Settings, first: str, second: str | None) -> None:
+    """Why records share a one_id: the identifiers linking them (values masked).
+
+    FIRST and SECOND are records, <source_system>:<source_record_id>. With FIRST alone (a
+    record or a one_id): that person's records, the identifiers they share and its history."""
+    from activation.explain import explain_pair, explain_person
+
+    if second is None:
+        click.echo(_person_text(explain_person(settings, first)))
+    else:
+        click.echo(_pair_text(explain_pair(settings, first, second)))
+
+
+def _pair_text(pair) -> str:
+    if not pair.same_person:
+        return "\n".join([
+            f"{pair.first} and {pair.second} are different persons:",
+            f"  {pair.first:<30} {pair.first_one_id}",
+            f"  {pair.second:<30} {pair.second_one_id}",
+        ])
+    if pair.first == pair.second:
+        return f"{pair.first} is one record of {pair.first_one_id}."
+    identifiers = sum(1 for step in pair.path if step.kind == "identifier")
+    lines = [f"{pair.first} and {pair.second} share one_id {pair.first_one_id}.",
+             f"Shortest link ({identifiers} identifier{'s' if identifiers != 1 else ''}):"]
+    lines += [f"  {step.kind:<10}  {step.label}" for step in pair.path]
+    return "\n".join(lines)
+
+
+def _person_text(person) -> str:
+    lines = [f"{person.one_id}: {len(person.records)} record{'s' if len(person.records) != 1 else ''}"]
+    lines += [f"  {record}" for record in person.records]
+    if person.shared_identifiers:
+        lines.append("Identifiers holding them together:")
+        lines += [f"  {identifier:<40} {', '.join(records)}"
+                  for identifier, records in person.shared_identifiers.items()]
+    if person.links:
+        lines.append("Identity links:")
+        lines += [f"  {left} ~ {right}" for left, right in person.links]
+    if person.history:
+        lines.append("History:")
+        lines += [f"  {event.event_at}  {event.event_type:<5}  {event.one_id_before} -> {event.one_id_after}"
+                  f"  cause: {event.cause}" for event in person.history]
+    return "\n".join(lines)
+
+
 @main.group()
 def feedback() -> None:
     """Bring back what destinations report: deliveries, clicks, conversions."""

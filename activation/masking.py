@@ -38,3 +38,17 @@ def scrub_pii(text: str) -> str:
     """Mask phone numbers and e-mail addresses a destination may echo in an error message."""
     text = _PHONE_IN_TEXT.sub(lambda match: mask_phone(match.group()), text)
     return _EMAIL_IN_TEXT.sub(lambda match: mask_email(match.group()), text)
+
+
+def mask_identifier(id_type: str, value: str | None) -> str | None:
+    """An identifier value fit to print: phones and e-mails as above; a namespaced id
+    (openid, buyer id) keeps its namespace; any other keeps its first and last two characters."""
+    if not value:
+        return value
+    if id_type == "phone":
+        return mask_phone(value)
+    if id_type == "email":
+        return mask_email(value)
+    namespace, colon, local = value.rpartition(":")
+    masked = f"{local[:2]}***{local[-2:]}" if len(local) > 6 else "***"
+    return f"{namespace}{colon}{masked}"

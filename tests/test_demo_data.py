@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 import activation.demo_data as demo_data
 from activation.demo_data import generate
@@ -56,10 +57,10 @@ def contract_tables() -> dict[str, list[tuple[str, str]]]:
 
 
 def identity_threshold() -> int:
-    """onedata__identity_max_records_per_identifier from dbt_project.yml (the resolver's setting)."""
-    text = (REPO / "dbt_project.yml").read_text(encoding="utf-8")
-    found = re.search(r"onedata__identity_max_records_per_identifier:\s*(\d+)", text)
-    return int(found.group(1)) if found else 20
+    """The largest per-type limit in onedata__identity_max_records_per_system (dbt_project.yml):
+    an identifier on more records of one source system than this is shared."""
+    settings = yaml.safe_load((REPO / "dbt_project.yml").read_text(encoding="utf-8"))
+    return max(settings["vars"]["onedata__identity_max_records_per_system"].values())
 
 
 def test_contract_parses() -> None:
@@ -568,8 +569,10 @@ def resolve(tables, block_over_shared: bool = True) -> pd.DataFrame:
     held = pd.concat(held).dropna().drop_duplicates()
     blocked = set(normal("phone", tables["stores"].store_phone.dropna()))
     if block_over_shared:
-        per_identifier = held.groupby("identifier").record.nunique()
-        blocked |= set(per_identifier[per_identifier > identity_threshold()].index)
+        system = held.record.str.split("|").str[0]
+        per_system = held.assign(system=system).groupby(["identifier", "system"]).record.nunique()
+        most_in_one_system = per_system.groupby(level="identifier").max()
+        blocked |= set(most_in_one_system[most_in_one_system > identity_threshold()].index)
     held = held[~held.identifier.isin(blocked)]
 
     links = tables["identity_links"]

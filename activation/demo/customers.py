@@ -80,8 +80,8 @@ APP_DEVICE_LINK_SHARE = 0.80
 ZERO_DEVICE_SHARE = 0.03          # iOS with tracking off: all-zero ids, rejected by staging
 EMAIL_SHARE = 0.55
 
-# Trap sizes (dataset-wide). 25 > onedata__identity_max_records_per_identifier (20), so even in a
-# small demo a resolver that blocks over-shared identifiers has something to block.
+# Trap sizes (dataset-wide). 25 records is well above onedata__identity_max_records_per_system, so
+# even in a small demo a resolver that blocks over-shared identifiers has something to block.
 MIN_SHARED_TRAP_RECORDS = 25
 CASHIER_WALK_INS_AT_SCALE = 300   # from 10,000 people up
 NAME_TWIN_PAIRS_PER_PERSON = 1 / 500

@@ -20,14 +20,32 @@ stores as (
 
 ),
 
+-- One person has one or two accounts in a source system; an identifier on more records of one
+-- system than its type's limit is shared (a cashier's own phone, a test number, a family
+-- tablet), and stitching through it would merge strangers.
+system_record_counts as (
+
+    select
+        id_type,
+        id_value,
+        source_system,
+        count(distinct source_record_id) as system_record_count
+    from identifiers_observed
+    where id_value is not null and source_record_id is not null
+    group by id_type, id_value, source_system
+
+),
+
 record_counts as (
 
     select
         id_type,
         id_value,
-        count(distinct {{ dbt.concat(['source_system', "'|'", 'source_record_id']) }}) as source_record_count
-    from identifiers_observed
-    where id_value is not null and source_record_id is not null
+        sum(system_record_count) as source_record_count,
+        max(system_record_count) as max_records_in_one_system,
+        {{ limit_for_type('id_type', var('onedata__identity_max_records_per_system')) }}
+            as max_records_per_system
+    from system_record_counts
     group by id_type, id_value
 
 ),
@@ -55,8 +73,6 @@ store_phones as (
 
 ),
 
--- One person has a handful of records; an identifier on many more is shared (a cashier's own
--- phone, a family tablet), and stitching through it would merge strangers.
 shared as (
 
     select
@@ -65,11 +81,12 @@ shared as (
         'shared' as block_reason,
         {{ dbt.concat([
             "'seen on '",
-            "cast(source_record_count as " ~ dbt.type_string() ~ ")",
-            "' source records, more than the limit of " ~ var('onedata__identity_max_records_per_identifier') ~ "'",
+            "cast(max_records_in_one_system as " ~ dbt.type_string() ~ ")",
+            "' records of one source system, more than the limit of '",
+            "cast(max_records_per_system as " ~ dbt.type_string() ~ ")",
         ]) }} as block_detail
     from record_counts
-    where source_record_count > {{ var('onedata__identity_max_records_per_identifier') }}
+    where max_records_in_one_system > max_records_per_system
 
 ),
 

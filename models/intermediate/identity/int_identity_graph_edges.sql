@@ -1,12 +1,13 @@
 {#- The identity graph: nodes are source records ('r|system|id') and identifiers
     ('i|type|value'); an edge joins a record to each usable identifier it carries, and two
-    identifiers seen together in a link. Blocked identifiers take part in no edge, so they
-    cannot join strangers; every record keeps a self-edge so that it is a node even then. -#}
+    identifiers seen together in a link. Blocked identifiers and the links cut by the per-person
+    limits take part in no edge, so they cannot join strangers; every record keeps a self-edge so
+    that it is a node even then. -#}
 with
 
-identifiers_observed as (
+identifiers_usable as (
 
-    select * from {{ ref('int_identifiers_observed') }}
+    select * from {{ ref('int_identifiers_usable') }}
 
 ),
 
@@ -16,36 +17,49 @@ customer_records as (
 
 ),
 
-identifiers_blocked as (
+identity_links_dropped as (
 
-    select distinct
-        id_type,
-        id_value
-    from {{ ref('int_identifiers_blocked') }}
+    select * from {{ ref('int_identity_links_dropped') }}
 
 ),
 
+-- Edges a data steward took out to undo a bad merge (seeds/identity_edge_exclusions.csv): the
+-- record keeps its other identifiers and the identifier its other records.
+identity_edge_exclusions as (
+
+    select distinct
+        {{ dbt.concat(["'r|'", 'source_system', "'|'", 'source_record_id']) }} as carrier_node_id,
+        {{ dbt.concat(["'i|'", 'id_type', "'|'", 'id_value']) }} as identifier_node_id
+    from {{ ref('identity_edge_exclusions') }}
+
+),
+
+-- Usable identifiers minus the links cut to respect the per-person limits.
 usable_identifiers as (
 
-    select identifiers_observed.*
-    from identifiers_observed
-    left join identifiers_blocked
+    select identifiers_usable.*
+    from identifiers_usable
+    left join identity_links_dropped
         on
-            identifiers_observed.id_type = identifiers_blocked.id_type
-            and identifiers_observed.id_value = identifiers_blocked.id_value
-    where
-        identifiers_observed.id_value is not null
-        and identifiers_blocked.id_value is null
+            identifiers_usable.carrier_node_id = identity_links_dropped.carrier_node_id
+            and identifiers_usable.identifier_node_id = identity_links_dropped.identifier_node_id
+    where identity_links_dropped.carrier_node_id is null
 
 ),
 
 record_to_identifier as (
 
     select
-        {{ dbt.concat(["'r|'", 'source_system', "'|'", 'source_record_id']) }} as node_id,
-        {{ dbt.concat(["'i|'", 'id_type', "'|'", 'id_value']) }} as linked_node_id
+        usable_identifiers.carrier_node_id as node_id,
+        usable_identifiers.identifier_node_id as linked_node_id
     from usable_identifiers
-    where source_record_id is not null
+    left join identity_edge_exclusions
+        on
+            usable_identifiers.carrier_node_id = identity_edge_exclusions.carrier_node_id
+            and usable_identifiers.identifier_node_id = identity_edge_exclusions.identifier_node_id
+    where
+        usable_identifiers.source_record_id is not null
+        and identity_edge_exclusions.carrier_node_id is null
 
 ),
 
@@ -64,8 +78,8 @@ usable_link_sides as (
     select
         link_id,
         count(*) as usable_side_count,
-        min({{ dbt.concat(["'i|'", 'id_type', "'|'", 'id_value']) }}) as first_node_id,
-        max({{ dbt.concat(["'i|'", 'id_type', "'|'", 'id_value']) }}) as second_node_id
+        min(identifier_node_id) as first_node_id,
+        max(identifier_node_id) as second_node_id
     from usable_identifiers
     where link_id is not null
     group by link_id

@@ -1,5 +1,6 @@
 {#- Every customer source record in one shape, with the attributes the golden record chooses from.
-    source_priority ranks how far each system is trusted for personal attributes (1 = most). -#}
+    source_priority ranks how far each system is trusted for personal attributes (1 = most),
+    from var onedata__survivorship_source_priority. -#}
 {%- set null_string = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
 with
 
@@ -51,7 +52,7 @@ unioned as (
         member_level,
         registration_channel,
         points_balance,
-        1 as source_priority,
+        {{ source_priority('source_system') }} as source_priority,
         is_paid_member,
         true as is_loyalty_member,
         birth_date,
@@ -77,7 +78,7 @@ unioned as (
         {{ null_string }} as member_level,
         'pos' as registration_channel,
         cast(null as {{ dbt.type_int() }}) as points_balance,
-        4 as source_priority,
+        {{ source_priority('source_system') }} as source_priority,
         false as is_paid_member,
         false as is_loyalty_member,
         cast(null as date) as birth_date,
@@ -103,7 +104,7 @@ unioned as (
         {{ null_string }} as member_level,
         platform as registration_channel,
         cast(null as {{ dbt.type_int() }}) as points_balance,
-        5 as source_priority,
+        {{ source_priority('source_system') }} as source_priority,
         false as is_paid_member,
         false as is_loyalty_member,
         cast(null as date) as birth_date,
@@ -129,7 +130,7 @@ unioned as (
         {{ null_string }} as member_level,
         'miniprogram' as registration_channel,
         cast(null as {{ dbt.type_int() }}) as points_balance,
-        3 as source_priority,
+        {{ source_priority('source_system') }} as source_priority,
         false as is_paid_member,
         false as is_loyalty_member,
         cast(null as date) as birth_date,
@@ -155,7 +156,7 @@ unioned as (
         {{ null_string }} as member_level,
         'app' as registration_channel,
         cast(null as {{ dbt.type_int() }}) as points_balance,
-        2 as source_priority,
+        {{ source_priority('source_system') }} as source_priority,
         false as is_paid_member,
         false as is_loyalty_member,
         cast(null as date) as birth_date,

@@ -20,6 +20,23 @@ identity_components as (
 
 ),
 
+identity_one_ids as (
+
+    select * from {{ ref('int_identity_one_ids') }}
+
+),
+
+-- A person's id is its records' id; a component without records (identifiers only seen in
+-- links) is nobody.
+component_one_ids as (
+
+    select distinct
+        component_id,
+        one_id
+    from identity_one_ids
+
+),
+
 distinct_identifiers as (
 
     select
@@ -53,7 +70,7 @@ final as (
         {{ dbt.concat(['distinct_identifiers.id_type', "'|'", 'distinct_identifiers.id_value']) }} as identifier_key,
         case
             when block_reasons.block_reason is null
-                then {{ one_id_from_component('identity_components.component_id') }}
+                then component_one_ids.one_id
         end as one_id,
         distinct_identifiers.id_type,
         distinct_identifiers.id_value,
@@ -72,6 +89,8 @@ final as (
     left join identity_components
         on {{ dbt.concat(["'i|'", 'distinct_identifiers.id_type', "'|'", 'distinct_identifiers.id_value']) }}
             = identity_components.node_id
+    left join component_one_ids
+        on identity_components.component_id = component_one_ids.component_id
 
 )
 

@@ -6,9 +6,9 @@ customer_records as (
 
 ),
 
-identity_components as (
+identity_one_ids as (
 
-    select * from {{ ref('int_identity_components') }}
+    select * from {{ ref('int_identity_one_ids') }}
 
 ),
 
@@ -17,14 +17,14 @@ record_components as (
     select
         customer_records.source_system,
         customer_records.source_record_id,
-        {{ one_id_from_component('identity_components.component_id') }} as one_id,
+        identity_one_ids.one_id,
         customer_records.is_loyalty_member,
         customer_records.registered_at,
         customer_records.updated_at
     from customer_records
-    inner join identity_components
+    inner join identity_one_ids
         on {{ dbt.concat(["'r|'", 'customer_records.source_system', "'|'", 'customer_records.source_record_id']) }}
-            = identity_components.node_id
+            = identity_one_ids.node_id
 
 ),
 

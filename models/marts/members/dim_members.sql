@@ -1,12 +1,20 @@
 {#-
-    The golden record: one row per person (one_id). Each attribute survives from the most trusted
-    source that has it (source_priority: CRM, app, mini program, POS, marketplace), then from the
-    most recently updated record; the *_source columns say which system it came from.
+    The golden record: one row per person (one_id). Each attribute survives by its own rule
+    (var onedata__survivorship_rules): trusted_then_recent takes the value of the most trusted
+    source that has one (var onedata__survivorship_source_priority), then of the most recently
+    updated record; most_recent takes the latest non-null value. The *_source column beside each
+    attribute says which source system the surviving value came from.
 -#}
 {%- set survivorship_attributes = ['display_name', 'phone', 'email', 'wechat_unionid', 'wechat_openid',
     'app_device_id', 'member_card_no', 'gender', 'birth_date', 'province', 'city', 'member_level',
     'registration_channel', 'points_balance'] -%}
-{%- set sourced_attributes = ['display_name', 'phone', 'email'] -%}
+{%- set rules = var('onedata__survivorship_rules') -%}
+{%- for attribute, rule in rules.items() if rule not in ['trusted_then_recent', 'most_recent'] -%}
+    {{ exceptions.raise_compiler_error(
+        "var onedata__survivorship_rules: '" ~ attribute ~ "' has the rule '" ~ rule
+        ~ "'; the rules are trusted_then_recent and most_recent"
+    ) }}
+{%- endfor -%}
 {%- set touch_channels = consent_channels() -%}
 with
 
@@ -39,7 +47,14 @@ ranked_records as (
                 customer_records.source_priority asc,
                 customer_records.updated_at desc,
                 customer_records.source_record_id asc
-        ) as survivorship_rank
+        ) as trusted_then_recent_rank,
+        row_number() over (
+            partition by source_records.one_id
+            order by
+                customer_records.updated_at desc,
+                customer_records.source_priority asc,
+                customer_records.source_record_id asc
+        ) as most_recent_rank
     from customer_records
     inner join source_records
         on
@@ -53,13 +68,10 @@ survived as (
     select
         one_id,
         {% for attribute in survivorship_attributes %}
-            min_by({{ attribute }}, survivorship_rank) filter (
-                where {{ attribute }} is not null{% if attribute == 'gender' %} and {{ attribute }} <> 'U'{% endif %}
-            ) as {{ attribute }},
-        {% endfor %}
-        {% for attribute in sourced_attributes %}
-            min_by(source_system, survivorship_rank) filter (where {{ attribute }} is not null)
-                as {{ attribute }}_source,
+            {%- set rank = rules.get(attribute, rules.default) ~ '_rank' %}
+            {%- set has_value = attribute ~ ' is not null' ~ (" and gender <> 'U'" if attribute == 'gender' else '') %}
+            min_by({{ attribute }}, {{ rank }}) filter (where {{ has_value }}) as {{ attribute }},
+            min_by(source_system, {{ rank }}) filter (where {{ has_value }}) as {{ attribute }}_source,
         {% endfor %}
         count(*) as source_record_count,
         count(distinct source_system) as source_system_count,
@@ -83,8 +95,6 @@ final as (
             {% else %}
                 survived.{{ attribute }},
             {% endif %}
-        {% endfor %}
-        {% for attribute in sourced_attributes %}
             survived.{{ attribute }}_source,
         {% endfor %}
         survived.source_record_count,

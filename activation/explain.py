@@ -1,0 +1,220 @@
+"""Why records share a one_id: the shortest path of identifiers between them in the identity
+graph, read from the warehouse dbt built (only the edges of the person concerned), with every
+identifier value masked."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import duckdb
+
+from activation.errors import ActivationError
+from activation.masking import mask_identifier
+from activation.settings import Settings
+from activation.warehouse import connect
+
+RECORDS = "marts.dim_source_records"
+COMPONENTS = "intermediate.int_identity_components"
+EDGES = "intermediate.int_identity_graph_edges"
+HISTORY = "marts.identity_one_id_history"
+
+
+@dataclass(frozen=True)
+class Step:
+    """One node of a path: a source record (`crm:M1`) or a masked identifier (`phone 138****5678`)."""
+
+    kind: str  # "record" or "identifier"
+    label: str
+
+
+@dataclass(frozen=True)
+class HistoryEvent:
+    event_at: str
+    event_type: str
+    one_id_before: str
+    one_id_after: str
+    cause: str
+
+
+@dataclass
+class Person:
+    one_id: str
+    records: list[str]
+    # Masked identifier -> the records carrying it; only identifiers on two or more records.
+    shared_identifiers: dict[str, list[str]] = field(default_factory=dict)
+    links: list[tuple[str, str]] = field(default_factory=list)
+    history: list[HistoryEvent] = field(default_factory=list)
+
+
+@dataclass
+class RecordPair:
+    first: str
+    second: str
+    first_one_id: str
+    second_one_id: str
+    path: list[Step]
+
+    @property
+    def same_person(self) -> bool:
+        return self.first_one_id == self.second_one_id
+
+
+def record_node(reference: str) -> str:
+    """`<source_system>:<source_record_id>` -> the graph node `r|<system>|<id>`."""
+    system, separator, record_id = reference.partition(":")
+    if not separator or not system or not record_id:
+        raise ActivationError(
+            f"{reference!r} is not a record: write <source_system>:<source_record_id>, e.g. crm:M123."
+        )
+    return f"r|{system.strip()}|{record_id.strip()}"
+
+
+def record_label(node_id: str) -> str:
+    system, _, record_id = node_id.removeprefix("r|").partition("|")
+    return f"{system}:{record_id}"
+
+
+def identifier_label(node_id: str) -> str:
+    id_type, _, value = node_id.removeprefix("i|").partition("|")
+    return f"{id_type} {mask_identifier(id_type, value)}"
+
+
+def step(node_id: str) -> Step:
+    if node_id.startswith("r|"):
+        return Step("record", record_label(node_id))
+    return Step("identifier", identifier_label(node_id))
+
+
+def explain_pair(settings: Settings, first: str, second: str) -> RecordPair:
+    first_node, second_node = record_node(first), record_node(second)
+    with connect(settings.duckdb_path, read_only=True) as connection:
+        first_one_id, first_component = _locate(connection, first, first_node)
+        second_one_id, second_component = _locate(connection, second, second_node)
+        path: list[Step] = []
+        if first_one_id == second_one_id and first_component == second_component:
+            adjacency = _adjacency(connection, first_component)
+            path = [step(node) for node in shortest_path(adjacency, first_node, second_node)]
+    return RecordPair(record_label(first_node), record_label(second_node), first_one_id,
+                      second_one_id, path)
+
+
+def explain_person(settings: Settings, reference: str) -> Person:
+    """A one_id (or a record, meaning its person): its records and what holds them together."""
+    with connect(settings.duckdb_path, read_only=True) as connection:
+        if reference.startswith("od_"):
+            one_id = reference
+            found = connection.execute(
+                f"select min(source_system || '|' || source_record_id) from {RECORDS} where one_id = ?",
+                [one_id],
+            ).fetchone()[0]
+            if found is None:
+                raise ActivationError(f"No records have one_id {one_id}.")
+            _, component = _locate(connection, reference, f"r|{found}")
+        else:
+            one_id, component = _locate(connection, reference, record_node(reference))
+        records = [
+            record_label("r|" + key)
+            for (key,) in connection.execute(
+                f"select source_system || '|' || source_record_id from {RECORDS} "
+                "where one_id = ? order by 1",
+                [one_id],
+            ).fetchall()
+        ]
+        person = Person(one_id=one_id, records=records)
+        carriers: dict[str, list[str]] = {}
+        for node_id, linked_node_id in _component_edges(connection, component):
+            if node_id.startswith("r|") and linked_node_id.startswith("i|"):
+                carriers.setdefault(linked_node_id, []).append(record_label(node_id))
+            elif node_id.startswith("i|") and linked_node_id.startswith("i|"):
+                person.links.append((identifier_label(node_id), identifier_label(linked_node_id)))
+        person.shared_identifiers = {
+            identifier_label(node): sorted(records_carrying)
+            for node, records_carrying in sorted(carriers.items())
+            if len(records_carrying) > 1
+        }
+        person.history = _history(connection, one_id)
+    return person
+
+
+def shortest_path(adjacency: dict[str, set[str]], start: str, goal: str) -> list[str]:
+    """Breadth-first search; neighbours are visited in sorted order so the answer is stable."""
+    previous: dict[str, str | None] = {start: None}
+    queue = deque([start])
+    while queue:
+        node = queue.popleft()
+        if node == goal:
+            path = [node]
+            while previous[path[-1]] is not None:
+                path.append(previous[path[-1]])
+            return path[::-1]
+        for neighbour in sorted(adjacency.get(node, ())):
+            if neighbour not in previous:
+                previous[neighbour] = node
+                queue.append(neighbour)
+    return []
+
+
+def _locate(connection: duckdb.DuckDBPyConnection, reference: str, node_id: str) -> tuple[str, str]:
+    try:
+        row = connection.execute(
+            f"""
+            select records.one_id, components.component_id
+            from {RECORDS} as records
+            inner join {COMPONENTS} as components
+                on 'r|' || records.source_system || '|' || records.source_record_id = components.node_id
+            where components.node_id = ?
+            """,
+            [node_id],
+        ).fetchone()
+    except duckdb.CatalogException as error:
+        raise ActivationError(f"The identity tables are missing ({error}): run dbt build first.") from error
+    if row is None:
+        raise ActivationError(f"No source record {reference!r} in the warehouse.")
+    return row[0], row[1]
+
+
+def _component_edges(connection: duckdb.DuckDBPyConnection, component_id: str) -> list[tuple[str, str]]:
+    return connection.execute(
+        f"""
+        select edges.node_id, edges.linked_node_id
+        from {EDGES} as edges
+        inner join {COMPONENTS} as components
+            on edges.node_id = components.node_id
+        where components.component_id = ? and edges.node_id <> edges.linked_node_id
+        """,
+        [component_id],
+    ).fetchall()
+
+
+def _adjacency(connection: duckdb.DuckDBPyConnection, component_id: str) -> dict[str, set[str]]:
+    adjacency: dict[str, set[str]] = {}
+    for node_id, linked_node_id in _component_edges(connection, component_id):
+        adjacency.setdefault(node_id, set()).add(linked_node_id)
+        adjacency.setdefault(linked_node_id, set()).add(node_id)
+    return adjacency
+
+
+def _history(connection: duckdb.DuckDBPyConnection, one_id: str) -> list[HistoryEvent]:
+    try:
+        rows = connection.execute(
+            f"""
+            select event_at, event_type, one_id_before, one_id_after, cause_edge_change,
+                cause_source_record_key, cause_id_type, cause_id_value
+            from {HISTORY}
+            where one_id_before = ? or one_id_after = ?
+            order by event_at, event_id
+            """,
+            [one_id, one_id],
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
+    events = []
+    for event_at, event_type, before, after, change, record_key, id_type, id_value in rows:
+        parts = [change or "unknown"]
+        if record_key:
+            parts.append(record_label("r|" + record_key))
+        if id_type:
+            parts.append(f"{id_type} {mask_identifier(id_type, id_value)}")
+        events.append(HistoryEvent(str(event_at)[:19], event_type, before, after, " ".join(parts)))
+    return events

@@ -1,0 +1,59 @@
+{#- What One ID refused to stitch, for a data steward to review: every blocked identifier with
+    its reason, and every link cut to keep a person within the per-person limits. A value wrongly
+    blocked is released by removing it from the blocklist or raising its type's limit; a link
+    wrongly cut, by raising onedata__identity_max_per_person. -#}
+with
+
+identifiers_blocked as (
+
+    select * from {{ ref('int_identifiers_blocked') }}
+
+),
+
+identity_links_dropped as (
+
+    select * from {{ ref('int_identity_links_dropped') }}
+
+),
+
+blocked_identifiers as (
+
+    select
+        'blocked_identifier' as review_kind,
+        id_type,
+        id_value,
+        block_reason as review_reason,
+        block_detail as review_detail,
+        cast(null as {{ dbt.type_string() }}) as source_system,
+        cast(null as {{ dbt.type_string() }}) as source_record_id,
+        cast(null as {{ dbt.type_string() }}) as link_id,
+        source_record_count
+    from identifiers_blocked
+
+),
+
+dropped_links as (
+
+    select
+        'dropped_link' as review_kind,
+        id_type,
+        id_value,
+        {{ dbt.concat(["'over_limit_'", 'limited_type']) }} as review_reason,
+        drop_reason as review_detail,
+        source_system,
+        source_record_id,
+        link_id,
+        cast(null as {{ dbt.type_bigint() }}) as source_record_count
+    from identity_links_dropped
+
+),
+
+final as (
+
+    select * from blocked_identifiers
+    union all
+    select * from dropped_links
+
+)
+
+select * from final
