@@ -37,6 +37,22 @@ churn_warnings as (
 
 ),
 
+clv_predictions as (
+
+    {% if target.type == 'duckdb' -%}
+        select * from {{ ref('tag_clv_predictions') }}
+    {%- else -%}
+        {#- The CLV models are Python (clv_model_fits, tag_clv_predictions), which dbt-spark's
+            session method cannot run: on Spark the CLV columns are null. -#}
+        select
+            cast(null as {{ dbt.type_string() }}) as one_id,
+            cast(null as {{ dbt.type_float() }}) as p_alive,
+            cast(null as {{ dbt.type_float() }}) as expected_purchases_90d,
+            cast(null as {{ dbt.type_float() }}) as clv_12m
+    {%- endif %}
+
+),
+
 final as (
 
     select
@@ -62,6 +78,9 @@ final as (
         coalesce(rfm_groups.is_high_value, false) as is_high_value,
         churn_warnings.is_high_value_lapse_warning,
         churn_warnings.is_growth_lapse_warning,
+        clv_predictions.p_alive,
+        clv_predictions.expected_purchases_90d,
+        clv_predictions.clv_12m,
         member_orders.first_order_date,
         member_orders.last_order_date,
         member_orders.as_of_date
@@ -76,6 +95,8 @@ final as (
         on members.one_id = churn_warnings.one_id
     left join rfm_groups
         on members.one_id = rfm_groups.one_id
+    left join clv_predictions
+        on members.one_id = clv_predictions.one_id
 
 )
 

@@ -15,6 +15,9 @@
     ('is_high_value', 'is_high_value'),
     ('warning_high_value_lapse', 'is_high_value_lapse_warning'),
     ('warning_growth_lapse', 'is_growth_lapse_warning'),
+    ('clv_p_alive', 'p_alive'),
+    ('clv_expected_purchases_90d', 'expected_purchases_90d'),
+    ('clv_12m', 'clv_12m'),
 ] -%}
 with
 
