@@ -189,8 +189,8 @@ def main(argv=None) -> int:
     pass_statements = sum(1 for name, _ in dbt_runs[-1]["components_statements"]
                           if name.startswith("pass ") and not name.endswith("check"))
     print(f"  components: passes {passes} stored in int_identity_components (log says"
-          f" {dbt_runs[-1]['passes_logged']}): the initial labels + {pass_statements} pass statements,"
-          f" the last of which changed nothing")
+          f" {dbt_runs[-1]['passes_logged']}): {pass_statements} pass statements after the initial"
+          f" labels, the last of which changed nothing")
     print()
 
     def row(label: str, seconds: float, note: str = "") -> None:
