@@ -21,7 +21,7 @@ from tests.conftest import PROJECT_DIR
 
 pytestmark = pytest.mark.e2e
 
-COPIED = ("models", "macros", "seeds", "analyses", "dbt_project.yml", "profiles.yml")
+COPIED = ("models", "macros", "seeds", "dbt_project.yml", "profiles.yml")
 EXCLUSIONS = Path("seeds/identity_edge_exclusions.csv")
 
 
