@@ -37,6 +37,12 @@ churn_warnings as (
 
 ),
 
+spend_trend_warnings as (
+
+    select * from {{ ref('tag_spend_trend_warnings') }}
+
+),
+
 clv_predictions as (
 
     {% if target.type == 'duckdb' -%}
@@ -78,6 +84,8 @@ final as (
         coalesce(rfm_groups.is_high_value, false) as is_high_value,
         churn_warnings.is_high_value_lapse_warning,
         churn_warnings.is_growth_lapse_warning,
+        coalesce(spend_trend_warnings.is_falling_spend_warning, false) as is_falling_spend_warning,
+        coalesce(spend_trend_warnings.is_spend_drop_warning, false) as is_spend_drop_warning,
         clv_predictions.p_alive,
         clv_predictions.expected_purchases_90d,
         clv_predictions.clv_12m,
@@ -95,6 +103,8 @@ final as (
         on members.one_id = churn_warnings.one_id
     left join rfm_groups
         on members.one_id = rfm_groups.one_id
+    left join spend_trend_warnings
+        on members.one_id = spend_trend_warnings.one_id
     left join clv_predictions
         on members.one_id = clv_predictions.one_id
 

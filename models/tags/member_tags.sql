@@ -15,6 +15,8 @@
     ('is_high_value', 'is_high_value'),
     ('warning_high_value_lapse', 'is_high_value_lapse_warning'),
     ('warning_growth_lapse', 'is_growth_lapse_warning'),
+    ('warning_falling_spend', 'is_falling_spend_warning'),
+    ('warning_spend_drop', 'is_spend_drop_warning'),
     ('clv_p_alive', 'p_alive'),
     ('clv_expected_purchases_90d', 'expected_purchases_90d'),
     ('clv_12m', 'clv_12m'),
