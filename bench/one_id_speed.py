@@ -34,8 +34,9 @@ GOAL_RATIO = 3.0
 
 def components_statements(debug_log: Path) -> list[tuple[str, float]]:
     """Seconds of each SQL statement the connected_components materialization ran, from dbt's
-    debug log, named by what it creates: the edge copy, adjacency, initial labels, each pass and
-    its change check, the result table."""
+    debug log, grouped by step: numbering the nodes, the numbered edges, degrees, the core
+    adjacency, initial labels, each pass, each pass's bookkeeping (which components are still
+    unsettled, setting settled labels aside, the next active set) and the result table."""
     statements, current, passes = [], None, 0
     in_node = False
     for line in debug_log.read_text(errors="replace").splitlines():
@@ -50,15 +51,21 @@ def components_statements(debug_log: Path) -> list[tuple[str, float]]:
         elif current is not None and "SQL status:" in line:
             text = " ".join(current)
             created = re.search(r'create\s+table\s+"[^"]+"\."[^"]+"\."int_identity_components__cc_(\w+)"', text)
-            if created:
-                kind = created.group(1)
-                if kind == "labels_next":
-                    passes += 1
-                    kind = f"pass {passes}"
-                name = {"edges": "copy edge list", "adjacency": "adjacency (both directions + self-loops)",
-                        "labels": "initial labels", "result": "result table"}.get(kind, kind)
-            elif "select count(*)" in text:
-                name = f"pass {passes} change check"
+            kind = created.group(1) if created else None
+            if kind == "labels_next":
+                passes += 1
+                name = f"pass {passes}"
+            elif kind == "active_labels" and passes == 0:
+                name = "initial labels"
+            elif kind in ("unsettled", "active_labels", "active_adjacency_next") or "insert into" in text \
+                    or ("select count(*) from" in text and "__cc_unsettled" in text):
+                name = f"pass {passes} bookkeeping (unsettled, set aside, next active set)"
+            elif kind:
+                name = {"nodes": "nodes (numbered by hash)", "edges": "numbered edges",
+                        "degrees": "degrees", "adjacency": "core adjacency (both directions)",
+                        "labels": "settled labels table", "result": "result table"}.get(kind, kind)
+            elif "count(distinct node_number)" in text:
+                name = "hash collision check"
             else:
                 name = "drops, renames"
             seconds = float(re.search(r"OK in ([0-9.]+) seconds", line).group(1)) if "OK in" in line else 0.0
@@ -187,10 +194,10 @@ def main(argv=None) -> int:
     print(f"  source records {records:,}; graph: {nodes:,} nodes, {edges:,} edges"
           f" ({self_edges:,} record self-edges); {one_ids:,} one_ids")
     pass_statements = sum(1 for name, _ in dbt_runs[-1]["components_statements"]
-                          if name.startswith("pass ") and not name.endswith("check"))
+                          if re.fullmatch(r"pass \d+", name))
     print(f"  components: passes {passes} stored in int_identity_components (log says"
           f" {dbt_runs[-1]['passes_logged']}): {pass_statements} pass statements after the initial"
-          f" labels, the last of which changed nothing")
+          f" labels, after the last of which no edge's labels disagreed")
     print()
 
     def row(label: str, seconds: float, note: str = "") -> None:
