@@ -80,6 +80,33 @@ def audiences(settings: Settings) -> None:
 
 
 @main.command()
+@click.option("--family", help="Only the tags of this family (rfm, lifecycle, preference, ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+@click.pass_obj
+def tags(settings: Settings, family: str | None, as_json: bool) -> None:
+    """Print the tag catalogue: every tag's family, type, allowed values, owner, refresh cadence,
+    how many members carry it, and what it means."""
+    from activation.tags import list_tags
+
+    catalogue = list_tags(settings, family)
+    if as_json:
+        click.echo(json.dumps([tag.as_dict() for tag in catalogue], ensure_ascii=False, indent=2))
+        return
+    as_of = max((tag.as_of_date for tag in catalogue if tag.as_of_date), default=None)
+    click.echo(f"{len(catalogue)} tags" + (f", as of {as_of}" if as_of else ""))
+    width = max((len(tag.name) for tag in catalogue), default=3)
+    current_family = None
+    for tag in catalogue:
+        if tag.family != current_family:
+            current_family = tag.family
+            click.echo(f"\n[{tag.family}]  owner {tag.owner}, refreshed {tag.refresh_cadence}")
+        click.echo(f"  {tag.name:<{width}}  {tag.value_type:<8}  {tag.member_count:>9,} members")
+        click.echo(f"  {'':<{width}}  {tag.description}")
+        if tag.allowed_values:
+            click.echo(f"  {'':<{width}}  values: {tag.allowed_values}")
+
+
+@main.command()
 @click.argument("audience")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(min=0),
               help="Sample rows to show (masked).")
