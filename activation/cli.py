@@ -61,14 +61,17 @@ def main(ctx: click.Context, duckdb_path: Path, raw_dir: Path, raw_format: str,
     )
 
 
-@main.command()
-@click.pass_obj
-def audiences(settings: Settings) -> None:
-    """List audiences with their size and consented members per channel."""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def audiences(ctx: click.Context) -> None:
+    """List audiences with their size and consented members per channel; `plan` and `generate`
+    work on the audiences declared in audiences/*.yml."""
+    if ctx.invoked_subcommand is not None:
+        return
     from activation.audiences import list_audience_sizes
     from activation.warehouse import CONSENT_CHANNELS
 
-    sizes = list_audience_sizes(settings)
+    sizes = list_audience_sizes(ctx.obj)
     if not sizes:
         click.echo("No audiences in the warehouse: run dbt build first.")
         return
@@ -77,6 +80,84 @@ def audiences(settings: Settings) -> None:
     for size in sizes:
         consented = "  ".join(f"{size.consented[c]:>11,}" for c in CONSENT_CHANNELS)
         click.echo(f"{size.name:<{width}}  {size.size:>9,}  {consented}")
+
+
+@audiences.command("generate")
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 if the generated models are stale.")
+def audiences_generate(check: bool) -> None:
+    """Turn audiences/*.yml into segment models (models/segments/audiences/) with the audience
+    contract and an exposure each."""
+    from activation.audience_code import GENERATED_DIR, generate
+
+    changed = generate(check=check)
+    where = GENERATED_DIR.relative_to(GENERATED_DIR.parents[2])
+    if check and changed:
+        raise ActivationError(
+            f"{where} is out of date with audiences/ ({', '.join(changed)}): run `activate audiences generate`.")
+    verb = "up to date" if not changed else ("would change" if check else "written")
+    click.echo(f"{where}: {verb}" + (f": {', '.join(changed)}" if changed else ""))
+
+
+@audiences.command("plan")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--audiences-dir", type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="Where the audience YAML files are.  [default: audiences/]")
+@click.pass_obj
+def audiences_plan(settings: Settings, as_json: bool, audiences_dir: Path | None) -> None:
+    """For every audience in audiences/*.yml: who its rule adds and removes against the version
+    last built in the warehouse (the diff to read in a pull request)."""
+    from activation.audiences import plan_audiences
+
+    plans = plan_audiences(settings, audiences_dir)
+    if as_json:
+        click.echo(json.dumps([plan.as_dict() for plan in plans], indent=2))
+        return
+    width = max((len(plan.name) for plan in plans), default=8)
+    click.echo(f"{'audience':<{width}}  {'status':<9}  {'built':>9}  {'planned':>9}  {'added':>8}  {'removed':>8}")
+    for plan in plans:
+        built = "-" if plan.built_size is None else f"{plan.built_size:,}"
+        click.echo(f"{plan.name:<{width}}  {plan.status:<9}  {built:>9}  {plan.planned_size:>9,}"
+                   f"  {'+' + format(plan.added, ','):>8}  {'-' + format(plan.removed, ','):>8}")
+        if plan.added_sample:
+            click.echo(f"{'':<{width}}    + {', '.join(plan.added_sample)}{' ...' if plan.added > len(plan.added_sample) else ''}")
+        if plan.removed_sample:
+            click.echo(f"{'':<{width}}    - {', '.join(plan.removed_sample)}{' ...' if plan.removed > len(plan.removed_sample) else ''}")
+
+
+@main.command()
+@click.argument("audience")
+@click.option("--json", "as_json", is_flag=True, help="Print the portrait as JSON.")
+@click.pass_obj
+def portrait(settings: Settings, audience: str, as_json: bool) -> None:
+    """The crowd's 5W2H portrait beside all members': each tag's shares and the TGI index
+    (audience share / all members' share x 100)."""
+    from activation.audiences import portrait_audience
+
+    result = portrait_audience(settings, audience)
+    if as_json:
+        click.echo(json.dumps({
+            "audience": result.name, "size": result.size, "population": result.population,
+            "as_of_date": result.as_of_date.isoformat() if result.as_of_date else None,
+            "dimensions": {question: {tag: [
+                {"value": v.value, "audience_count": v.audience_count, "audience_share": v.audience_share,
+                 "population_share": v.population_share, "index": v.index} for v in values]
+                for tag, values in tags.items()} for question, tags in result.dimensions.items()},
+            "averages": {column: {"audience": a, "all_members": b} for column, (a, b) in result.averages.items()},
+        }, indent=2, ensure_ascii=False, default=float))
+        return
+    click.echo(f"Audience {result.name}: {result.size:,} of {result.population:,} members"
+               f" (as of {result.as_of_date})")
+    for question, tags in result.dimensions.items():
+        click.echo(f"\n{question.upper()}")
+        for tag, values in tags.items():
+            click.echo(f"  {tag}:  (audience share, all members share, index)")
+            for value in values[:6]:
+                index = "-" if value.index is None else f"{value.index:5.0f}"
+                click.echo(f"    {value.value:<22} {value.audience_share:6.1%}  {value.population_share:6.1%}  {index:>5}")
+    click.echo("\nAVERAGES  (audience, all members)")
+    for column, (in_audience, overall) in result.averages.items():
+        fmt = (lambda x: "-" if x is None else f"{x:,.1f}")
+        click.echo(f"  {column:<24} {fmt(in_audience):>10}  {fmt(overall):>10}")
 
 
 @main.command()

@@ -78,7 +78,11 @@ def loop(tmp_path_factory):
                     order_count, gmv
                 from review.campaign_review where campaign_id = ?""", [CAMPAIGN])
         }
+        tags = json.loads(_activate(env, "tags", "--json").stdout)
+        plan = json.loads(_activate(env, "audiences", "plan", "--json").stdout)
+        portrait = json.loads(_activate(env, "portrait", AUDIENCE, "--json").stdout)
         yield {
+            "tags": tags, "database": database, "plan": plan, "portrait": portrait,
             "summary": summary, "assignments": assignments, "sent_ids": sent_ids,
             "receiver": receiver, "feedback": feedback.stdout, "expected": expected,
             "orders": orders, "review": review, "raw_dir": raw_dir,
@@ -228,3 +232,52 @@ def test_review_counts_orders_and_gmv_inside_the_window_per_group(loop):
         assert row["converted_member_count"] == expected["members"] > 0
         assert row["order_count"] == expected["orders"]
         assert Decimal(str(row["gmv"])) == expected["gmv"]
+
+
+def test_the_tag_catalogue_documents_every_profile_tag(loop):
+    catalogue = loop["tags"]
+    names = [tag["name"] for tag in catalogue]
+    profile_columns = {row[0] for row in _rows(loop["database"], """
+        select column_name from information_schema.columns
+        where table_schema = 'tags' and table_name = 'member_profiles'""")}
+
+    assert len(names) == len(set(names)) >= 100
+    assert set(names) <= profile_columns
+    assert profile_columns - set(names) == {"one_id", "first_order_date", "last_order_date", "as_of_date"}
+    assert all(tag["description"].strip() and tag["owner"] and tag["refresh_cadence"] for tag in catalogue)
+    assert {"rfm", "aipl", "lifecycle", "warning", "preference", "membership", "clv"} <= {
+        tag["family"] for tag in catalogue}
+    # Coverage is what member_tags holds: the people with a value for the tag.
+    by_name = {tag["name"]: tag for tag in catalogue}
+    buyers = _rows(loop["database"], "select count(rfm_group) from tags.member_profiles")[0][0]
+    assert by_name["rfm_group"]["member_count"] == buyers > 0
+    assert by_name["rfm_group"]["allowed_values"].split(", ")[0] == "important_value"
+
+
+def test_plan_agrees_with_the_models_generated_from_the_same_yaml(loop):
+    # Built from audiences/*.yml a moment ago: the rules select exactly who the tables hold.
+    plans = {plan["name"]: plan for plan in loop["plan"]}
+    built = {row[0].removeprefix("seg_") for row in _rows(loop["database"], """
+        select table_name from information_schema.tables where table_schema = 'segments'""")}
+    assert set(plans) == built and AUDIENCE in plans
+    for plan in plans.values():
+        assert (plan["status"], plan["added"], plan["removed"]) == ("unchanged", 0, 0), plan
+        assert plan["planned_size"] == plan["built_size"]
+
+
+def test_portrait_compares_the_crowd_with_all_members(loop):
+    portrait = loop["portrait"]
+    size = _rows(loop["database"], f"select count(*) from segments.seg_{AUDIENCE}")[0][0]
+    population = _rows(loop["database"], "select count(*) from tags.member_profiles")[0][0]
+    assert (portrait["size"], portrait["population"]) == (size, population)
+    assert set(portrait["dimensions"]) == {"who", "what", "when", "where", "why", "how", "how much"}
+    for tags in portrait["dimensions"].values():
+        for values in tags.values():
+            assert sum(value["audience_count"] for value in values) == size
+            assert abs(sum(value["population_share"] for value in values) - 1) < 1e-9
+    lifecycle = {value["value"]: value for value in portrait["dimensions"]["why"]["lifecycle_stage"]}
+    in_audience = _rows(loop["database"], f"""
+        select count(*) from segments.seg_{AUDIENCE} where lifecycle_stage = 'growth'""")[0][0]
+    growth = lifecycle["growth"]
+    assert growth["audience_count"] == in_audience
+    assert abs(growth["index"] - 100 * growth["audience_share"] / growth["population_share"]) < 1e-9

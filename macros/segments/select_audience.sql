@@ -29,9 +29,6 @@ candidates as (
         members.wechat_unionid,
         members.wechat_openid,
         members.app_device_id,
-        {% for channel in consent_channels() %}
-        members.is_{{ channel }}_consented,
-        {% endfor %}
         members.one_id as member_one_id
     from member_profiles
     inner join members

@@ -70,6 +70,12 @@ engagement as (
 
 ),
 
+next_best_categories as (
+
+    select * from {{ ref('tag_next_best_categories') }}
+
+),
+
 clv_predictions as (
 
     {% if target.type == 'duckdb' -%}
@@ -220,6 +226,12 @@ final as (
         engagement.engagement_level,
         engagement.most_viewed_category_90d,
 
+        -- recommendation
+        next_best_categories.next_best_category_1,
+        next_best_categories.next_best_category_2,
+        next_best_categories.next_best_category_3,
+        next_best_categories.next_best_category_1_lift,
+
         -- clv
         clv_predictions.p_alive,
         clv_predictions.expected_purchases_90d,
@@ -246,6 +258,8 @@ final as (
         on members.one_id = preferences.one_id
     inner join engagement
         on members.one_id = engagement.one_id
+    inner join next_best_categories
+        on members.one_id = next_best_categories.one_id
     left join rfm_groups
         on members.one_id = rfm_groups.one_id
     left join spend_trend_warnings

@@ -1,7 +1,8 @@
 {#- The tag catalogue: one row per tag with its meaning, family, type, allowed values, owner and
     refresh cadence, from the YAML beside member_profiles (macros/tags/tag_columns.sql). `activate
     tags` prints it. -#}
-{%- set tags = tag_columns() -%}
+-- depends_on: {{ ref('member_profiles') }}
+{% set tags = tag_columns() -%}
 with
 
 catalogue as (

@@ -221,7 +221,7 @@ final as (
         ) as is_weekend_shopper,
         coalesce(coupon_habits.coupons_claimed_count, 0) as coupons_claimed_count,
         coalesce(coupon_habits.coupons_redeemed_count, 0) as coupons_redeemed_count,
-        cast(coupon_habits.coupons_redeemed_count as {{ dbt.type_float() }}) / coupon_habits.coupons_claimed_count
+        cast(coupon_habits.coupons_redeemed_count as double) / coupon_habits.coupons_claimed_count
             as coupon_redemption_rate,
         case
             when coalesce(coupon_habits.coupons_claimed_count, 0) = 0 then 'none'

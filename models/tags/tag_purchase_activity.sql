@@ -95,7 +95,7 @@ final as (
         order_totals.average_order_value,
         order_totals.max_order_value,
         coalesce(order_totals.refunded_order_count, 0) as refunded_order_count,
-        cast(order_totals.refunded_order_count as {{ dbt.type_float() }}) / order_totals.paid_order_count
+        cast(order_totals.refunded_order_count as double) / order_totals.paid_order_count
             as refund_rate,
         case
             when order_totals.gross_amount > 0 then order_totals.discount_amount / order_totals.gross_amount
