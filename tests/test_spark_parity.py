@@ -21,7 +21,14 @@ pytestmark = pytest.mark.spark
 
 COMPARED_TABLES = (
     ("marts", "dim_source_records", ("source_system", "source_record_id", "one_id")),
-    ("tags", "member_profiles", ("one_id", "rfm_group", "lifecycle_stage", "aipl_stage")),
+    ("tags", "member_profiles", ("one_id", "rfm_group", "lifecycle_stage", "aipl_stage", "rfm_score_code",
+                                 "coupon_sensitivity", "preferred_time_of_day", "preferred_day_of_week",
+                                 "price_band", "engagement_level", "tenure_band", "age",
+                                 "is_first_week_buyer", "has_abandoned_cart", "next_best_category_1",
+                                 "order_count_90d", "distinct_category_count")),
+    ("tags", "tag_catalogue", ("tag_name", "tag_family", "value_type", "allowed_values")),
+    ("analysis", "analysis_magic_numbers", ("curve_key", "member_count", "retained_count", "is_knee")),
+    ("analysis", "analysis_cvm_monthly", ("cvm_key", "c_consumers")),
     ("segments", "seg_high_value_churn_risk", ("one_id", "phone", "is_sms_consented")),
 )
 

@@ -165,7 +165,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by behaviour order by retention_jump desc, behaviour_value
+            partition by behaviour order by retention_jump desc, behaviour_value asc
         ) as jump_rank
     from jumps
     where retention_jump is not null and previous_member_count >= {{ min_members }}

@@ -118,7 +118,7 @@ ranked as (
         categories.category_name,
         candidates.affinity_lift,
         row_number() over (
-            partition by candidates.one_id order by candidates.affinity_lift desc, candidates.category_id
+            partition by candidates.one_id order by candidates.affinity_lift desc, candidates.category_id asc
         ) as recommendation_rank
     from candidates
     inner join categories
