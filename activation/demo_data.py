@@ -60,15 +60,17 @@ def generate(raw_dir: Path, truth_dir: Path, people: int = 10_000, seed: int = 7
     sinks, truth = open_sinks(Path(raw_dir), Path(truth_dir), file_format)
     try:
         _write_reference_tables(world, sinks)
-        counters = {"event": 0, "link": 0, "consent": 0, "coupon": 0,
+        counters = {"event": 0, "link": 0, "consent": 0, "coupon": 0, "points": 0,
                     **{f"order_{channel}": 0 for channel in cat.ORDER_CHANNELS}}
         campaign_touches = np.zeros(len(world.campaigns), dtype=np.int64)
         campaign_redeemed_cents = np.zeros(len(world.campaigns), dtype=np.int64)
         for chunk_index, start in enumerate(range(0, people, CHUNK_PEOPLE)):
             size = min(CHUNK_PEOPLE, people - start)
             rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index])
+            # The points ledger draws from its own stream, so the other tables stay as they were.
+            points_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 1])
             _write_chunk(rng, world, start, size, sinks, truth, counters,
-                         campaign_touches, campaign_redeemed_cents)
+                         campaign_touches, campaign_redeemed_cents, points_rng)
             if progress is not None:
                 progress(start + size)
         _write_campaigns(world, sinks["campaigns"], campaign_touches, campaign_redeemed_cents)
@@ -130,7 +132,7 @@ def _take(values: pa.Array, index: np.ndarray, valid: np.ndarray | None = None) 
 
 
 def _write_chunk(rng, world: World, start: int, size: int, sinks, truth, counters,
-                 campaign_touches, campaign_redeemed_cents) -> None:
+                 campaign_touches, campaign_redeemed_cents, points_rng) -> None:
     catalog = world.catalog
     people = build_people(rng, world, start, size)
     records, link_specs = build_records(rng, world, people)
@@ -235,6 +237,9 @@ def _write_chunk(rng, world: World, start: int, size: int, sinks, truth, counter
         "line_amount": arrow_money(orders.line_amount),
     })
 
+    _write_points(points_rng, world, sinks["points_transactions"], records, orders, record_ids,
+                  order_ids, counters)
+
     events = build_events(rng, world, people, records, orders)
     count = events["record"].size
     sinks["behavior_events"].write({
@@ -253,6 +258,34 @@ def _write_chunk(rng, world: World, start: int, size: int, sinks, truth, counter
     person_records, persons = truth_columns(people, records)
     truth["person_records"].write(person_records)
     truth["persons"].write(persons)
+
+
+def _write_points(rng, world: World, sink: TableSink, records, orders, record_ids, order_ids,
+                  counters) -> None:
+    """The loyalty points ledger: a CRM member earns a point per whole yuan paid on the orders
+    placed with their member record; about a third of those earnings are later half redeemed,
+    7 to 60 days on (when that is before the end of the data)."""
+    crm_kind = KIND_SOURCE_SYSTEM.index("crm")
+    buyer = np.maximum(orders.record, 0)
+    earning = np.flatnonzero(orders.paid & (orders.record >= 0) & (records.kind[buyer] == crm_kind)
+                             & (orders.paid_amount >= 100))
+    earned = (orders.paid_amount[earning] // 100).astype(np.int64)
+    redeem = rng.random(earning.size) < 0.3
+    redeem_us = orders.paid_us[earning] + rng.integers(7, 61, earning.size) * 86_400 * 1_000_000
+    redeem &= redeem_us <= world.end_us
+    order_rows = np.concatenate([earning, earning[redeem]])
+    count = order_rows.size
+    if count == 0:
+        return
+    sink.write({
+        "points_transaction_id": sequence_ids("pt", counters["points"], count),
+        "member_id": _take(record_ids, orders.record[order_rows]),
+        "transaction_type": pa.array(["earn"] * earning.size + ["redeem"] * int(redeem.sum())),
+        "points": pa.array(np.concatenate([earned, -(earned[redeem] // 2 + 1)]).astype(np.int32)),
+        "order_id": _take(order_ids, order_rows, np.arange(count) < earning.size),
+        "occurred_at": arrow_timestamps(np.concatenate([orders.paid_us[earning], redeem_us[redeem]])),
+    })
+    counters["points"] += count
 
 
 def _write_campaigns(world: World, sink: TableSink, touches: np.ndarray, redeemed_cents: np.ndarray) -> None:

@@ -19,12 +19,16 @@ VENV_BIN = Path(sys.executable).parent
 
 def demo_data(people: int, seed: int, log=print) -> tuple[Path, Path, dict]:
     """Landing files and truth for (people, seed) under bench/.work/data/, generated once and
-    reused while the marker file says the same people and seed completed."""
+    reused while the marker file says the same people and seed completed, with every landing
+    table the generator writes now (a newer generator may add one)."""
     base = WORK / "data" / f"people_{people}_seed_{seed}"
     raw, truth, marker = base / "raw", base / "truth", base / "complete.json"
     if marker.exists():
         info = json.loads(marker.read_text())
-        if info.get("people") == people and info.get("seed") == seed:
+        from activation.demo_data import LANDING_TABLES
+
+        if (info.get("people") == people and info.get("seed") == seed
+                and set(LANDING_TABLES) <= set(info.get("rows", {}))):
             log(f"demo data: reusing {base.relative_to(ROOT)} (people={people}, seed={seed})")
             return raw, truth, info
     if base.exists():

@@ -24,6 +24,9 @@ LANDING_SCHEMAS: dict[str, pa.Schema] = {
         ("full_name", S), ("gender", S), ("birth_date", DATE), ("province", S), ("city", S),
         ("member_level", S), ("is_paid_member", BOOL), ("points_balance", INT), ("registration_channel", S),
         ("registration_store_id", S), ("registered_at", TS), ("updated_at", TS)),
+    "points_transactions": _schema(
+        ("points_transaction_id", S), ("member_id", S), ("transaction_type", S), ("points", INT),
+        ("order_id", S), ("occurred_at", TS)),
     "pos_customers": _schema(
         ("pos_customer_id", S), ("store_id", S), ("phone", S), ("member_card_no", S), ("full_name", S),
         ("first_seen_at", TS), ("updated_at", TS)),

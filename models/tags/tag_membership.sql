@@ -21,6 +21,12 @@ orders as (
 
 ),
 
+points_transactions as (
+
+    select * from {{ ref('fct_points_transactions') }}
+
+),
+
 -- The first paid order on or after registration: did the member convert in the first week?
 first_orders_after_registration as (
 
@@ -40,12 +46,49 @@ first_orders_after_registration as (
 
 ),
 
+points_totals as (
+
+    select
+        points_transactions.one_id,
+        sum(case when points_transactions.points > 0 then points_transactions.points else 0 end) as points_earned,
+        -sum(case when points_transactions.transaction_type = 'redeem' then points_transactions.points else 0 end)
+            as points_redeemed,
+        sum(
+            case
+                when points_transactions.points > 0
+                    and points_transactions.occurred_date
+                    > {{ dbt.dateadd('day', -365, 'member_orders.as_of_date') }}
+                    then points_transactions.points
+                else 0
+            end
+        ) as points_earned_365d,
+        -sum(
+            case
+                when points_transactions.transaction_type = 'redeem'
+                    and points_transactions.occurred_date
+                    > {{ dbt.dateadd('day', -365, 'member_orders.as_of_date') }}
+                    then points_transactions.points
+                else 0
+            end
+        ) as points_redeemed_365d
+    from points_transactions
+    inner join member_orders
+        on points_transactions.one_id = member_orders.one_id
+    where points_transactions.occurred_date <= member_orders.as_of_date
+    group by points_transactions.one_id
+
+),
+
 dated as (
 
     select
         members.*,
         member_orders.is_composite_buyer,
         member_orders.as_of_date,
+        points_totals.points_earned,
+        points_totals.points_redeemed,
+        points_totals.points_earned_365d,
+        points_totals.points_redeemed_365d,
         cast(members.registered_at as date) as registered_date,
         first_orders_after_registration.first_order_date,
         extract(month from member_orders.as_of_date) * 100 + extract(day from member_orders.as_of_date)
@@ -56,6 +99,8 @@ dated as (
         on members.one_id = member_orders.one_id
     left join first_orders_after_registration
         on members.one_id = first_orders_after_registration.one_id
+    left join points_totals
+        on members.one_id = points_totals.one_id
 
 ),
 
@@ -90,6 +135,9 @@ final as (
             when points_balance < {{ var('onedata__points_high_min') }} then 'medium'
             else 'high'
         end as points_band,
+        coalesce(points_earned_365d, 0) as points_earned_365d,
+        coalesce(points_redeemed_365d, 0) as points_redeemed_365d,
+        cast(points_redeemed as double) / nullif(points_earned, 0) as points_redemption_rate,
         {{ dbt.concat([
             "cast(extract(year from registered_date) as " ~ dbt.type_string() ~ ")",
             "'-'",
