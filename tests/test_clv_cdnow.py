@@ -135,7 +135,8 @@ def cdnow_build(tmp_path_factory):
         profiles = connection.execute("""
             select count(*) from tags.member_profiles where p_alive is not null""").fetchone()[0]
         tags = dict(connection.execute("""
-            select tag_name, count(*) from tags.member_tags where tag_name like 'clv%'
+            select tag_name, count(*) from tags.member_tags
+            where tag_name in (select tag_name from tags.tag_catalogue where tag_family = 'clv')
             group by tag_name""").fetchall())
     return {"landed": landed, "fits": fits, "predictions": predictions, "profiles": profiles,
             "tags": tags}
@@ -169,8 +170,8 @@ def test_every_buyer_gets_predictions_and_tags(cdnow_build):
     assert count == clv_count == cdnow_build["profiles"] == 2357
     assert 0 <= min_p_alive <= max_p_alive <= 1
     assert purchases_90d > 0 and min_clv >= 0
-    assert cdnow_build["tags"] == {"clv_p_alive": 2357, "clv_expected_purchases_90d": 2357,
-                                   "clv_12m": 2357}
+    assert cdnow_build["tags"] == {"p_alive": 2357, "expected_purchases_90d": 2357,
+                                   "expected_average_spend": 2357, "clv_12m": 2357}
 
 
 def _load_model(name: str):

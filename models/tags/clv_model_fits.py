@@ -45,15 +45,20 @@ def gamma_gamma_log_likelihood(params, frequency, average_spend, weights):
 
 
 def maximise(log_likelihood, data, start, customer_count):
-    """Maximum likelihood over positive parameters: Nelder-Mead on their logs, on the mean
-    log-likelihood per customer so that the tolerances do not depend on the data size."""
+    """Maximum likelihood over positive parameters, on their logs and on the mean log-likelihood
+    per customer (so that tolerances do not depend on the data size). L-BFGS-B gets there in a
+    few hundred evaluations, which matters at a million customers (each evaluation reads them
+    all); Nelder-Mead, slower but derivative-free, takes over only if L-BFGS-B does not converge."""
     def negative_mean(log_params):
         value = log_likelihood(np.exp(log_params), *data) / customer_count
         return -value if np.isfinite(value) else 1e300
 
-    best = optimize.minimize(negative_mean, np.log(start), method="Nelder-Mead",
-                             options={"xatol": 1e-8, "fatol": 1e-12, "maxiter": 20000,
-                                      "maxfev": 40000})
+    best = optimize.minimize(negative_mean, np.log(start), method="L-BFGS-B",
+                             options={"ftol": 1e-12, "gtol": 1e-8, "maxiter": 1000})
+    if not best.success:
+        # Typically a line search at the limit of precision on a flat ridge: polish, with a budget.
+        best = optimize.minimize(negative_mean, best.x, method="Nelder-Mead",
+                                 options={"xatol": 1e-6, "fatol": 1e-10, "maxfev": 2000})
     return np.exp(best.x), -float(best.fun) * customer_count, bool(best.success)
 
 
