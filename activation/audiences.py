@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import duckdb
+
 from activation import warehouse
 from activation.errors import ActivationError
 from activation.masking import mask_email, mask_name, mask_phone
@@ -143,7 +145,13 @@ def plan_audiences(settings: Settings, audiences_dir=None) -> list[AudiencePlan]
             planned = f"select one_id from {TAGS_SCHEMA}.member_profiles where {spec.condition}"
             previous = (f"select one_id from {built[spec.name].table}" if spec.name in built
                         else "select cast(null as varchar) as one_id where false")
-            plans.append(_plan_one(connection, spec.name, planned, previous, spec.name in built))
+            try:
+                plans.append(_plan_one(connection, spec.name, planned, previous, spec.name in built))
+            except duckdb.Error as error:
+                raise ActivationError(
+                    f"audiences/{spec.path.name}: its rule cannot run on the built member_profiles "
+                    f"({str(error).splitlines()[0]}); run dbt build first if it uses a new tag."
+                ) from error
         for name in sorted(set(built) - {spec.name for spec in specs}):
             plans.append(_plan_one(connection, name, "select cast(null as varchar) as one_id where false",
                                    f"select one_id from {built[name].table}", True, removed=True))

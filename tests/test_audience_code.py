@@ -154,3 +154,12 @@ def test_plan_from_the_command_line(built_warehouse, tmp_path):
     lines = {line.split()[0]: line.split() for line in result.output.splitlines()[1:] if line[:1] != " "}
     assert lines["second_order"][1:] == ["unchanged", "2", "2", "+0", "-0"]
     assert lines["retired"][1:] == ["removed", "1", "0", "+0", "-1"]
+
+
+def test_plan_names_the_audience_whose_rule_the_warehouse_cannot_run(built_warehouse, tmp_path):
+    audiences = tmp_path / "audiences"
+    audiences.mkdir()
+    # A catalogued tag the small warehouse of this test was not built with.
+    _write(audiences, "lapsing", "tag: is_growth_lapse_warning\nis: true\n")
+    with pytest.raises(ActivationError, match="audiences/lapsing.yml: its rule cannot run"):
+        plan_audiences(built_warehouse, audiences)
