@@ -20,21 +20,22 @@ orders as (
 
 ),
 
-latest_date as (
+-- The two latest as-of dates, ranked (not a self-join on the maximum: local Spark fails on that).
+ranked_dates as (
 
-    select max(as_of_date) as plan_date from member_state_history
+    select
+        as_of_date,
+        row_number() over (order by as_of_date desc) as date_rank
+    from (select distinct as_of_date from member_state_history) as history_dates
 
 ),
 
 dates as (
 
     select
-        latest_date.plan_date,
-        max(case when member_state_history.as_of_date < latest_date.plan_date then member_state_history.as_of_date end)
-            as base_date
-    from member_state_history
-    cross join latest_date
-    group by latest_date.plan_date
+        max(case when date_rank = 1 then as_of_date end) as plan_date,
+        max(case when date_rank = 2 then as_of_date end) as base_date
+    from ranked_dates
 
 ),
 
