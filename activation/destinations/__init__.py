@@ -1,6 +1,8 @@
 """Destinations: where a sync sends an audience. One interface (base.Destination), two types."""
 
 from activation.destinations.base import (
+    MODES,
+    Mode,
     BatchResult,
     Destination,
     DestinationConfig,
@@ -11,14 +13,19 @@ from activation.destinations.base import (
 )
 from activation.destinations.config import (
     DESTINATION_TYPES,
+    FrequencyCap,
     build_destination,
     load_destination_configs,
+    load_frequency_caps,
 )
 
 __all__ = [
     "DESTINATION_TYPES",
+    "FrequencyCap",
     "BatchResult",
     "Destination",
+    "MODES",
+    "Mode",
     "DestinationConfig",
     "Operation",
     "Record",
@@ -26,4 +33,5 @@ __all__ = [
     "RunInfo",
     "build_destination",
     "load_destination_configs",
+    "load_frequency_caps",
 ]

@@ -8,15 +8,24 @@ in one call and say, per record, whether it was taken.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
+from activation.destinations.normalise import NORMALISERS, hash_hex
+from activation.errors import ActivationError
 from activation.warehouse import AUDIENCE_COLUMNS, CONSENT_CHANNELS
 
 Operation = Literal["add", "remove", "update"]
 OPERATIONS: tuple[Operation, ...] = ("remove", "add", "update")
+
+# upsert: add and update, never remove; mirror: add, update and remove (the destination holds
+# exactly the audience); append: add each member once per campaign, never update or remove
+# (messages: a member who was sent is not sent again).
+Mode = Literal["upsert", "mirror", "append"]
+MODES: tuple[Mode, ...] = ("mirror", "upsert", "append")
 
 # The address a channel needs: a member without any of these cannot be reached on it.
 CHANNEL_ADDRESS_FIELDS: dict[str, tuple[str, ...]] = {
@@ -84,6 +93,9 @@ class DestinationConfig:
     holdout_share: float
     options: Any
     secrets: Mapping[str, str | None]
+    mode: Mode = "mirror"
+    # What one record sent costs (currency of the brand's GMV); the review's cost and ROI.
+    cost_per_record: float = 0.0
 
     def secret_env_var(self, key: str) -> str:
         return secret_env_var(self.name, key)
@@ -99,6 +111,22 @@ class Destination(ABC):
     Options: ClassVar[type]
     # Secret keys, read only from ACTIVATE__<NAME>__<KEY>.
     secret_names: ClassVar[tuple[str, ...]] = ()
+    # Sync modes the service can honour; the first is the default when the YAML names none.
+    supported_modes: ClassVar[tuple[Mode, ...]] = MODES
+    # The service's own limit of records per call; a configured batch_size may not exceed it.
+    max_batch_size: ClassVar[int | None] = None
+    # Fields the service only takes normalised and hashed: field -> normaliser name
+    # (activation.destinations.normalise.NORMALISERS). Fields listed in the YAML's
+    # hashed_fields are normalised with `trimmed_lower`.
+    field_normalisers: ClassVar[Mapping[str, str]] = {}
+    hash_algorithm: ClassVar[str] = "sha256"
+    # A third party that uses the data for its own advertising: PIPL asks for the member's
+    # separate consent (is_ad_platform_consented) on top of the channel's consent.
+    is_ad_platform: ClassVar[bool] = False
+    # A cap the service itself enforces per member: (messages, "calendar_month" | "day").
+    platform_frequency_cap: ClassVar[tuple[int, str] | None] = None
+    # True when pull_feedback can query the service for delivery or conversion statuses.
+    supports_feedback_pull: ClassVar[bool] = False
 
     def __init__(self, config: DestinationConfig) -> None:
         self.config = config
@@ -120,7 +148,39 @@ class Destination(ABC):
 
     @property
     def hashed_fields(self) -> frozenset[str]:
-        return self.config.hashed_fields
+        """Fields sent as hashes: the service's own plus those the YAML asks for."""
+        own = frozenset(self.field_normalisers) & set(self.payload_fields)
+        return own | self.config.hashed_fields
+
+    @property
+    def mode(self) -> Mode:
+        return self.config.mode
+
+    def encode(self, record: Record) -> tuple[Record | None, str | None]:
+        """The record as the service takes it: hashed fields normalised, then hashed.
+
+        Returns (record, None), or (None, reason) when no address survives normalisation: the
+        record is rejected before sending, and the reason never holds the value.
+        """
+        hashed = self.hashed_fields
+        if not hashed:
+            return record, None
+        encoded = dict(record)
+        unusable = []
+        for field_name in hashed:
+            value = record.get(field_name)
+            if value is None:
+                continue
+            normaliser = NORMALISERS[self.field_normalisers.get(field_name, "trimmed_lower")]
+            normalised = normaliser(value)
+            if normalised is None:
+                unusable.append(field_name)
+            encoded[field_name] = None if normalised is None else hash_hex(normalised, self.hash_algorithm)
+        address_fields = CHANNEL_ADDRESS_FIELDS[self.channel]
+        if not any(encoded.get(field_name) for field_name in address_fields):
+            problem = f"invalid {' and '.join(sorted(unusable))}" if unusable else "no address"
+            return None, f"{problem} for {self.type_name} (not sent)"
+        return encoded, None
 
     @property
     def batch_size(self) -> int | None:
@@ -154,6 +214,11 @@ class Destination(ABC):
 
     def close(self) -> None:
         """Release connections; called once at the end of a sync run."""
+
+    def pull_feedback(self, since: dt.datetime | None) -> Iterator[dict[str, Any]]:
+        """Statuses the service reports since a time, as feedback_events rows (landing contract:
+        campaign_id, one_id, event_type, occurred_at, and optionally order_id, revenue_amount)."""
+        raise ActivationError(f"Destination type {self.type_name} offers no status query to pull.")
 
     @classmethod
     def option_names(cls) -> list[str]:

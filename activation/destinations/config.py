@@ -16,9 +16,12 @@ appear in the file: they come from ACTIVATE__<NAME>__<KEY> environment variables
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import os
 import re
 import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,36 +30,107 @@ import yaml
 from activation.destinations.base import (
     CHANNEL_ADDRESS_FIELDS,
     GENERIC_FIELDS,
+    MODES,
     PAYLOAD_FIELD_CHOICES,
     Destination,
     DestinationConfig,
     secret_env_var,
 )
-from activation.destinations.file import FileDestination
-from activation.destinations.webhook import WebhookDestination
 from activation.errors import ActivationError
 
-DESTINATION_TYPES: dict[str, type[Destination]] = {
-    destination.type_name: destination for destination in (WebhookDestination, FileDestination)
+# type name -> "module:class"; a module is imported only when a destination of its type is used.
+DESTINATION_TYPE_PATHS: dict[str, str] = {
+    "webhook": "activation.destinations.webhook:WebhookDestination",
+    "file": "activation.destinations.file:FileDestination",
+    "sms_gateway": "activation.destinations.sms:SmsGatewayDestination",
+    "wecom": "activation.destinations.wecom:WecomDestination",
+    "meta_custom_audience": "activation.destinations.meta:MetaCustomAudienceDestination",
+    "smtp": "activation.destinations.smtp:SmtpDestination",
 }
 DEFAULT_HOLDOUT_SHARE = 0.10
-COMMON_KEYS = ("type", "channel", "fields", "hashed_fields", "holdout_share")
+COMMON_KEYS = ("type", "channel", "fields", "hashed_fields", "holdout_share", "mode", "cost_per_record")
+FREQUENCY_CAP_KEYS = ("channel", "max_sends", "window_days")
+
+
+@dataclass(frozen=True)
+class FrequencyCap:
+    """At most max_sends records sent to one member on a channel in any window_days days,
+    counted across every campaign and destination of that channel."""
+
+    channel: str
+    max_sends: int
+    window_days: int
+
+
+def destination_type(type_name: str) -> type[Destination] | None:
+    path = DESTINATION_TYPE_PATHS.get(type_name)
+    if path is None:
+        return None
+    module_name, class_name = path.split(":")
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+class _DestinationTypes(Mapping):
+    """type name -> Destination class, importing each module on first use."""
+
+    def __getitem__(self, type_name: str) -> type[Destination]:
+        found = destination_type(type_name)
+        if found is None:
+            raise KeyError(type_name)
+        return found
+
+    def __iter__(self):
+        return iter(DESTINATION_TYPE_PATHS)
+
+    def __len__(self) -> int:
+        return len(DESTINATION_TYPE_PATHS)
+
+
+DESTINATION_TYPES: Mapping[str, type[Destination]] = _DestinationTypes()
 
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _DESTINATION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def load_destination_configs(path: Path) -> dict[str, DestinationConfig]:
+    entries = _read_document(path).get("destinations")
+    if not isinstance(entries, dict):
+        raise ActivationError(f"{path} must have a `destinations:` mapping of name -> settings.")
+    return {name: _parse_destination(str(name), entry, path) for name, entry in entries.items()}
+
+
+def load_frequency_caps(path: Path) -> list[FrequencyCap]:
+    """The optional `frequency_caps:` list: [{channel, max_sends, window_days}, ...]."""
+    entries = _read_document(path).get("frequency_caps") or []
+    if not isinstance(entries, list):
+        raise ActivationError(f"{path}: `frequency_caps` must be a list.")
+    caps = []
+    for position, entry in enumerate(entries, start=1):
+        def fail(problem: str, position=position) -> typing.NoReturn:
+            raise ActivationError(f"{path}: frequency cap {position}: {problem}")
+
+        if not isinstance(entry, dict) or set(entry) != set(FREQUENCY_CAP_KEYS):
+            fail(f"needs exactly {', '.join(FREQUENCY_CAP_KEYS)}")
+        if entry["channel"] not in CHANNEL_ADDRESS_FIELDS:
+            fail(f"channel must be one of {', '.join(CHANNEL_ADDRESS_FIELDS)}")
+        max_sends = _number(entry["max_sends"], int, fail, "max_sends")
+        window_days = _number(entry["window_days"], int, fail, "window_days")
+        if max_sends < 1 or window_days < 1:
+            fail("max_sends and window_days must be at least 1")
+        caps.append(FrequencyCap(entry["channel"], max_sends, window_days))
+    return caps
+
+
+def _read_document(path: Path) -> dict:
     if not path.exists():
         raise ActivationError(f"No destinations file at {path} (set ONEDATA_DESTINATIONS).")
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as error:
         raise ActivationError(f"{path} is not valid YAML: {error}") from error
-    entries = document.get("destinations") if isinstance(document, dict) else None
-    if not isinstance(entries, dict):
-        raise ActivationError(f"{path} must have a `destinations:` mapping of name -> settings.")
-    return {name: _parse_destination(str(name), entry, path) for name, entry in entries.items()}
+    if not isinstance(document, dict):
+        raise ActivationError(f"{path} must be a mapping with a `destinations:` key.")
+    return document
 
 
 def build_destination(config: DestinationConfig) -> Destination:
@@ -76,13 +150,13 @@ def _parse_destination(name: str, entry: Any, path: Path) -> DestinationConfig:
     except KeyError as error:
         fail(f"environment variable {error.args[0]} is not set and has no default")
 
-    destination_type = DESTINATION_TYPES.get(entry.get("type"))
-    if destination_type is None:
-        fail(f"type must be one of {', '.join(DESTINATION_TYPES)}")
-    for key in destination_type.secret_names:
+    destination_class = destination_type(str(entry.get("type")))
+    if destination_class is None:
+        fail(f"type must be one of {', '.join(DESTINATION_TYPE_PATHS)}")
+    for key in destination_class.secret_names:
         if key in entry:
             fail(f"secrets do not belong in the file; set {secret_env_var(name, key)} instead")
-    unknown = set(entry) - set(COMMON_KEYS) - set(destination_type.option_names())
+    unknown = set(entry) - set(COMMON_KEYS) - set(destination_class.option_names())
     if unknown:
         fail(f"unknown settings {', '.join(sorted(unknown))}")
 
@@ -96,16 +170,34 @@ def _parse_destination(name: str, entry: Any, path: Path) -> DestinationConfig:
     holdout_share = _number(entry.get("holdout_share", DEFAULT_HOLDOUT_SHARE), float, fail, "holdout_share")
     if not 0 <= holdout_share < 1:
         fail("holdout_share must be at least 0 and below 1")
+    if destination_class.is_ad_platform and channel != "ad_platform":
+        # The consent checked must be PIPL's separate consent to share with an ad platform.
+        fail(f"a {destination_class.type_name} destination is an ad platform: channel must be ad_platform")
+    mode = entry.get("mode", destination_class.supported_modes[0])
+    if mode not in MODES:
+        fail(f"mode must be one of {', '.join(MODES)}")
+    if mode not in destination_class.supported_modes:
+        fail(f"a {destination_class.type_name} destination supports mode {' or '.join(destination_class.supported_modes)}, not {mode}")
+    cost_per_record = _number(entry.get("cost_per_record", 0), float, fail, "cost_per_record")
+    if cost_per_record < 0:
+        fail("cost_per_record must not be negative")
+    options = _parse_options(destination_class.Options, entry, fail)
+    batch_size = getattr(options, "batch_size", None)
+    limit = destination_class.max_batch_size
+    if limit is not None and batch_size is not None and batch_size > limit:
+        fail(f"batch_size {batch_size} is above the service's limit of {limit} records per call")
 
     return DestinationConfig(
         name=name,
-        type=destination_type.type_name,
+        type=destination_class.type_name,
         channel=channel,
         payload_fields=payload_fields,
         hashed_fields=hashed_fields,
         holdout_share=holdout_share,
-        options=_parse_options(destination_type.Options, entry, fail),
-        secrets={key: os.environ.get(secret_env_var(name, key)) for key in destination_type.secret_names},
+        options=options,
+        secrets={key: os.environ.get(secret_env_var(name, key)) for key in destination_class.secret_names},
+        mode=mode,
+        cost_per_record=cost_per_record,
     )
 
 

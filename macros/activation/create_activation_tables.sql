@@ -12,6 +12,8 @@
             audience_name " ~ dbt.type_string() ~ ",
             destination_name " ~ dbt.type_string() ~ ",
             campaign_id " ~ dbt.type_string() ~ ",
+            sync_mode " ~ dbt.type_string() ~ ",
+            audience_version " ~ dbt.type_string() ~ ",
             is_dry_run " ~ dbt.type_boolean() ~ ",
             run_status " ~ dbt.type_string() ~ ",
             added_count " ~ dbt.type_int() ~ ",
@@ -20,6 +22,7 @@
             held_out_count " ~ dbt.type_int() ~ ",
             suppressed_count " ~ dbt.type_int() ~ ",
             rejected_count " ~ dbt.type_int() ~ ",
+            capped_count " ~ dbt.type_int() ~ ",
             started_at " ~ dbt.type_timestamp() ~ ",
             finished_at " ~ dbt.type_timestamp() ~ "
         )",
@@ -37,6 +40,8 @@
             audience_name " ~ dbt.type_string() ~ ",
             destination_name " ~ dbt.type_string() ~ ",
             assignment_group " ~ dbt.type_string() ~ ",
+            variant " ~ dbt.type_string() ~ ",
+            holdout_scope " ~ dbt.type_string() ~ ",
             sync_run_id " ~ dbt.type_string() ~ ",
             assigned_at " ~ dbt.type_timestamp() ~ "
         )",
@@ -45,6 +50,10 @@
             campaign_id " ~ dbt.type_string() ~ ",
             audience_name " ~ dbt.type_string() ~ ",
             destination_name " ~ dbt.type_string() ~ ",
+            channel " ~ dbt.type_string() ~ ",
+            sync_mode " ~ dbt.type_string() ~ ",
+            audience_version " ~ dbt.type_string() ~ ",
+            variant " ~ dbt.type_string() ~ ",
             one_id " ~ dbt.type_string() ~ ",
             operation " ~ dbt.type_string() ~ ",
             send_status " ~ dbt.type_string() ~ ",
@@ -52,10 +61,36 @@
             idempotency_key " ~ dbt.type_string() ~ ",
             payload_fingerprint " ~ dbt.type_string() ~ ",
             error_message " ~ dbt.type_string() ~ ",
+            unit_cost " ~ dbt.type_numeric() ~ ",
             recorded_at " ~ dbt.type_timestamp() ~ "
         )",
     ] %}
     {% for statement in statements %}
         {% do run_query(statement) %}
+    {% endfor %}
+    {% do adapter.dispatch('add_activation_columns')(activation_schema) %}
+{% endmacro %}
+
+{#- Columns added after the first release: a warehouse created earlier keeps its sync state and
+    gains them (null for old rows). Spark tables are created with them; no upgrade path there. -#}
+{% macro default__add_activation_columns(activation_schema) %}
+{% endmacro %}
+
+{% macro duckdb__add_activation_columns(activation_schema) %}
+    {% set added_columns = {
+        'sync_runs': [('sync_mode', dbt.type_string()), ('audience_version', dbt.type_string()),
+                      ('capped_count', dbt.type_int())],
+        'campaign_assignments': [('variant', dbt.type_string()), ('holdout_scope', dbt.type_string())],
+        'sync_ledger': [('channel', dbt.type_string()), ('sync_mode', dbt.type_string()),
+                        ('audience_version', dbt.type_string()), ('variant', dbt.type_string()),
+                        ('unit_cost', dbt.type_numeric())],
+    } %}
+    {% for table_name, columns in added_columns.items() %}
+        {% for column_name, column_type in columns %}
+            {% do run_query(
+                "alter table " ~ activation_schema ~ "." ~ table_name
+                ~ " add column if not exists " ~ column_name ~ " " ~ column_type
+            ) %}
+        {% endfor %}
     {% endfor %}
 {% endmacro %}

@@ -1,0 +1,135 @@
+"""One HTTP session per destination run, with timeouts and retries every HTTP destination shares.
+
+Transient failures (connection errors, timeouts, 429, 5xx, and whatever a service signals as
+"busy" in its own error body) are retried with exponential backoff, honouring Retry-After. Any
+other answer is returned to the destination, which decides what it means for its records.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import requests
+
+from activation.errors import DestinationError
+from activation.masking import scrub_pii
+
+USER_AGENT = "onedata-activate/0.1"
+MAX_ERROR_MESSAGE_CHARS = 300
+
+# A service's own throttling or busy signal inside an answer that is not 429/5xx (WeCom's
+# errcode 45009, Meta's error code 17 on HTTP 400): None when the answer is final, else the
+# seconds to wait (0.0 = use the backoff).
+TransientCheck = Callable[[requests.Response], "float | None"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 5
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 30.0
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_options(cls, options) -> RetryPolicy:
+        """Read the fields of the same names from a destination's Options, where present."""
+        return cls(
+            **{
+                name: getattr(options, name)
+                for name in cls.__dataclass_fields__
+                if hasattr(options, name)
+            }
+        )
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after:
+            return min(retry_after, self.backoff_max_seconds)
+        ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2**attempt)
+        # Half fixed, half random: spreads retries of parallel clients without losing the backoff.
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+class HttpClient:
+    def __init__(self, destination_name: str, policy: RetryPolicy, headers: dict | None = None):
+        self.destination_name = destination_name
+        self.policy = policy
+        self.session = requests.Session()
+        self.session.headers.update({"User-Agent": USER_AGENT, **(headers or {})})
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        transient: TransientCheck | None = None,
+        prepare: Callable[[], dict] | None = None,
+        **kwargs,
+    ) -> requests.Response:
+        """Send with retries; `prepare` is called before each attempt for fresh keyword
+        arguments (a new signature timestamp, a refreshed token)."""
+        attempts = self.policy.max_retries + 1
+        failure = "no attempt"
+        for attempt in range(attempts):
+            retry_after = None
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    timeout=(self.policy.connect_timeout_seconds, self.policy.read_timeout_seconds),
+                    allow_redirects=False,
+                    **{**kwargs, **(prepare() if prepare else {})},
+                )
+            except (requests.ConnectionError, requests.Timeout) as error:
+                failure = type(error).__name__
+            else:
+                if response.status_code == 429 or response.status_code >= 500:
+                    failure = f"HTTP {response.status_code}"
+                    retry_after = retry_after_seconds(response)
+                else:
+                    wait = transient(response) if transient else None
+                    if wait is None:
+                        return response
+                    failure = f"HTTP {response.status_code}: {error_message(response)}"
+                    retry_after = wait
+            if attempt + 1 < attempts:
+                time.sleep(self.policy.delay(attempt, retry_after))
+        raise DestinationError(
+            f"Destination {self.destination_name} at {display_url(url)} did not acknowledge a "
+            f"batch after {attempts} attempts (last: {failure}). Batches acknowledged so far are "
+            "recorded; rerun the sync to resume."
+        )
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    # Only the delta-seconds form; an HTTP-date falls back to the exponential backoff.
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def error_message(response: requests.Response, *keys: str) -> str:
+    """The service's message, PII scrubbed and shortened; `keys` name where the JSON body
+    keeps it (default: "error", then the raw text)."""
+    try:
+        body = response.json()
+        message = next((str(body[key]) for key in (*keys, "error") if body.get(key)), response.text)
+    except (ValueError, AttributeError, TypeError):
+        message = response.text or response.reason or ""
+    return scrub_pii(str(message).strip())[:MAX_ERROR_MESSAGE_CHARS]
+
+
+def display_url(url: str) -> str:
+    """The url without credentials or query string (tokens travel there), safe to print."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"
