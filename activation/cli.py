@@ -218,16 +218,23 @@ def preview(settings: Settings, audience: str, limit: int) -> None:
 @click.option("--campaign", "campaign_id", help="Campaign id.  [default: <audience>__<destination>]")
 @click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
               help="Share held out as control group.  [default: the destination's, else 0.10]")
-@click.option("--dry-run", is_flag=True, help="Plan and count, send nothing, write no sync state.")
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--variants", help="A/B split of the treated members, e.g. a=0.5,b=0.5.  [default: one variant]")
+@click.option("--dry-run", is_flag=True,
+              help="Everything but the network: plan, encode and batch every record; send nothing, write no sync state.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no progress bar).")
 @click.pass_obj
 def sync(settings: Settings, audience: str, destination: str, campaign_id: str | None,
-         holdout_share: float | None, dry_run: bool, as_json: bool) -> None:
-    """Send AUDIENCE to a destination: consented, minus the holdout, only what changed."""
+         holdout_share: float | None, variants: str | None, dry_run: bool, as_json: bool) -> None:
+    """Send AUDIENCE to a destination: eligible members minus the holdout, only what changed.
+
+    Exit code 3 when the destination rejected records (recorded, retried on the next run)."""
+    from activation.assignment import parse_variants
     from activation.sync import sync_audience
 
-    summary = sync_audience(settings, audience, destination, campaign_id=campaign_id,
-                            holdout_share=holdout_share, dry_run=dry_run)
+    with _ProgressBar(enabled=not as_json) as progress:
+        summary = sync_audience(settings, audience, destination, campaign_id=campaign_id,
+                                holdout_share=holdout_share, variants=parse_variants(variants),
+                                dry_run=dry_run, on_progress=progress.update)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -236,25 +243,101 @@ def sync(settings: Settings, audience: str, destination: str, campaign_id: str |
         click.get_current_context().exit(EXIT_REJECTED)
 
 
+@main.command()
+@click.argument("audience")
+@click.option("--to", "destination", required=True, help="Destination name from destinations.yml.")
+@click.option("--campaign", "campaign_id", help="Campaign id.  [default: <audience>__<destination>]")
+@click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
+              help="Share held out as control group.  [default: the destination's, else 0.10]")
+@click.option("--variants", help="A/B split of the treated members, e.g. a=0.5,b=0.5.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.pass_obj
+def plan(settings: Settings, audience: str, destination: str, campaign_id: str | None,
+         holdout_share: float | None, variants: str | None, as_json: bool) -> None:
+    """Show what `activate sync` would add, update and remove now; sends and writes nothing."""
+    from activation.assignment import parse_variants
+    from activation.sync import SyncOptions, plan_audience
+
+    report = plan_audience(settings, audience, destination,
+                           SyncOptions(campaign_id, holdout_share, parse_variants(variants)))
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        return
+    plan_dict = report.as_dict()
+    lines = [
+        f"Plan: {report.audience} -> {report.destination} (mode {report.mode}, campaign "
+        f"{report.campaign_id}, audience version {report.audience_version}); nothing sent",
+        f"  {'audience':<11} {plan_dict['audience_size']:>10,}",
+        f"  {'add':<11} {plan_dict['adds']:>10,}  new to the destination",
+        f"  {'update':<11} {plan_dict['updates']:>10,}  payload changed since the last sync",
+        f"  {'remove':<11} {plan_dict['removes']:>10,}  no longer in the audience or no longer eligible",
+        f"  {'unchanged':<11} {plan_dict['unchanged']:>10,}  already there, skipped",
+        f"  {'held out':<11} {plan_dict['held_out']:>10,}  control group ({plan_dict['new_assignments']:,} to assign)",
+        f"  {'capped':<11} {plan_dict['capped']:>10,}  over a frequency cap now",
+        f"  {'suppressed':<11} {plan_dict['suppressed']:>10,}  not eligible on the channel",
+    ]
+    lines += [f"      {count:>8,} x {reason}" for reason, count in plan_dict["suppression_reasons"].items()]
+    for operation, one_ids in report.samples.items():
+        if one_ids:
+            lines.append(f"  first {operation}s: {', '.join(one_ids)}")
+    click.echo("\n".join(lines))
+
+
+class _ProgressBar:
+    """A progress line on stderr with the rate; silent when disabled or stderr is not a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self._bar = None
+        self._enabled = enabled and click.get_text_stream("stderr").isatty()
+        self._shown = 0
+
+    def __enter__(self) -> _ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.render_finish()
+
+    def update(self, progress) -> None:
+        if not self._enabled:
+            return
+        if self._bar is None:
+            self._bar = click.progressbar(
+                length=max(progress.total, 1), label="sending", file=click.get_text_stream("stderr"),
+                show_pos=True, item_show_func=lambda rate: rate,
+            )
+        self._bar.update(progress.done - self._shown, f"{progress.rate:,.0f} records/s")
+        self._shown = progress.done
+
+
 def _sync_text(summary) -> str:
     heading = (
         f"DRY RUN (nothing sent, no sync state written): {summary.audience} -> {summary.destination}"
         if summary.dry_run
-        else f"Synced {summary.audience} -> {summary.destination} (run {summary.run_id})"
+        else f"Synced {summary.audience} -> {summary.destination} (run {summary.run_id}, {summary.status})"
     )
     verb = "would be " if summary.dry_run else ""
+    rate = f", {summary.sent / summary.seconds:,.0f} records/s" if summary.seconds and summary.sent else ""
+    rows = [
+        ("sent", summary.sent, f"{verb}sent in {summary.batches:,} batches ({summary.seconds:.1f} s{rate})"),
+        ("  added", summary.added, "new to the destination"),
+        ("  updated", summary.updated, "payload changed"),
+        ("  removed", summary.removed, "no longer in the audience or no longer eligible"),
+        ("skipped", summary.unchanged, "unchanged, already there"),
+        ("held out", summary.held_out, "control group, never sent"),
+        ("suppressed", summary.suppressed, "not eligible on the channel"),
+        ("capped", summary.capped, "over a frequency cap, sent when the window allows"),
+        ("rejected", summary.rejected, "refused, recorded, retried next run"),
+    ]
     lines = [
         heading,
-        f"  campaign   {summary.campaign_id}",
-        f"  added      {summary.added:>9,}  {verb}sent as new",
-        f"  updated    {summary.updated:>9,}  {verb}sent again, payload changed",
-        f"  removed    {summary.removed:>9,}  {verb}removed, no longer eligible",
-        f"  unchanged  {summary.unchanged:>9,}  skipped, already there",
-        f"  held out   {summary.held_out:>9,}  control group, never sent",
-        f"  suppressed {summary.suppressed:>9,}  no consent or no address on the channel",
-        f"  rejected   {summary.rejected:>9,}  refused by the destination, retried next run",
+        f"  campaign {summary.campaign_id}, mode {summary.mode}, audience version {summary.audience_version}",
     ]
-    lines += [f"    {count:>6,} x {reason}" for reason, count in summary.rejection_reasons.items()]
+    lines += [f"  {name:<11} {count:>10,}  {meaning}" for name, count, meaning in rows]
+    lines += [f"      {count:>8,} x {reason}" for reason, count in summary.suppression_reasons.items()]
+    if summary.rejection_reasons:
+        lines.append("  rejection reasons:")
+        lines += [f"      {count:>8,} x {reason}" for reason, count in summary.rejection_reasons.items()]
     return "\n".join(lines)
 
 
@@ -333,13 +416,81 @@ def feedback() -> None:
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @click.option("--destination", "destination_name",
               help="destination_name for rows that do not carry one.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.pass_obj
-def feedback_load(settings: Settings, file: Path, destination_name: str | None) -> None:
+def feedback_load(settings: Settings, file: Path, destination_name: str | None, as_json: bool) -> None:
     """Land FILE (CSV, JSONL or Parquet) as feedback_events; bad rows go to rejects/."""
     from activation.feedback import load_feedback
 
     result = load_feedback(settings, file, destination_name)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        return
     click.echo(f"read {result.rows_read:,}  loaded {result.rows_loaded:,}  rejected {result.rows_rejected:,}")
+    _echo_landing(result)
+
+
+@feedback.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8766, show_default=True, type=click.IntRange(0, 65535),
+              help="Port to listen on; 0 picks a free one (printed on stderr).")
+@click.option("--flush-every-seconds", default=5.0, show_default=True,
+              type=click.FloatRange(min=0, min_open=True), help="Land buffered events this often.")
+@click.option("--flush-every-events", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Land at once when this many events wait.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON when stopped.")
+@click.pass_obj
+def feedback_serve(settings: Settings, host: str, port: int, flush_every_seconds: float,
+                   flush_every_events: int, as_json: bool) -> None:
+    """Receive signed delivery, click and conversion callbacks over HTTP until SIGTERM/SIGINT.
+
+    POST /feedback takes feedback events (JSON); POST /feedback/sms_gateway/<destination> takes
+    Alibaba Cloud SMS delivery receipts. Requests are signed with ACTIVATE__FEEDBACK__SECRET
+    (X-Onedata-Timestamp, X-Onedata-Signature, as the webhook destination signs)."""
+    import logging
+
+    from activation.feedback_server import serve_feedback
+
+    # Flushes and refused callbacks are logged to stderr (counts and reasons, never bodies).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stats = serve_feedback(
+        settings, host=host, port=port, flush_every_seconds=flush_every_seconds,
+        flush_every_events=flush_every_events,
+        # stderr, so that stdout holds only the summary.
+        on_listening=lambda url: click.echo(f"Listening on {url}/feedback (stop with Ctrl-C or SIGTERM)", err=True),
+    )
+    if as_json:
+        click.echo(json.dumps(stats.as_dict(), indent=2))
+    else:
+        click.echo(f"received {stats.received:,}  landed {stats.landed:,}  "
+                   f"duplicates {stats.duplicates:,}  rejected {stats.rejected:,}  "
+                   f"unauthorised {stats.unauthorised:,}  ({len(stats.landing_files)} landing files, "
+                   f"{len(stats.rejects_files)} rejects files)")
+    if stats.unwritten:
+        raise ActivationError(f"{stats.unwritten:,} buffered rows could not be written at shutdown (see the log).")
+
+
+@feedback.command("pull")
+@click.option("--from", "destination_name", required=True, help="Destination name from destinations.yml.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="Records sent on or after this day (UTC).  [default: 7 days ago]")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.pass_obj
+def feedback_pull(settings: Settings, destination_name: str, since: dt.datetime | None, as_json: bool) -> None:
+    """Ask a destination with a status query what became of the records it took, and land it."""
+    from activation.feedback_pull import pull_feedback
+
+    result = pull_feedback(settings, destination_name, since.date() if since else None)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        return
+    landing = result.landing
+    click.echo(f"asked about {result.sent_records:,} sent since {result.since}  read {landing.rows_read:,}  "
+               f"loaded {landing.rows_loaded:,}  rejected {landing.rows_rejected:,}")
+    _echo_landing(landing)
+
+
+def _echo_landing(result) -> None:
     if result.landing_file:
         click.echo(f"  landed:   {result.landing_file}")
     if result.rejects_file:

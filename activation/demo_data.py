@@ -35,7 +35,7 @@ from activation.demo.encode import (
     arrow_dates, arrow_money, arrow_strings, arrow_take, arrow_timestamps, digit_matrix,
     local_to_utc_us, matrix_to_arrow, sequence_ids,
 )
-from activation.demo.marketing import CONSENT_CHANNELS, consent_events, unused_campaign_coupons
+from activation.demo.marketing import CONSENT_CHANNELS, consent_events, suppressions, unused_campaign_coupons
 from activation.demo.sink import LANDING_SCHEMAS, TableSink, open_sinks
 from activation.demo.trades import COUPON_TYPES, ORDER_STATUSES, build_orders
 
@@ -60,17 +60,19 @@ def generate(raw_dir: Path, truth_dir: Path, people: int = 10_000, seed: int = 7
     sinks, truth = open_sinks(Path(raw_dir), Path(truth_dir), file_format)
     try:
         _write_reference_tables(world, sinks)
-        counters = {"event": 0, "link": 0, "consent": 0, "coupon": 0, "points": 0,
+        counters = {"event": 0, "link": 0, "consent": 0, "coupon": 0, "points": 0, "suppression": 0,
                     **{f"order_{channel}": 0 for channel in cat.ORDER_CHANNELS}}
         campaign_touches = np.zeros(len(world.campaigns), dtype=np.int64)
         campaign_redeemed_cents = np.zeros(len(world.campaigns), dtype=np.int64)
         for chunk_index, start in enumerate(range(0, people, CHUNK_PEOPLE)):
             size = min(CHUNK_PEOPLE, people - start)
             rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index])
-            # The points ledger draws from its own stream, so the other tables stay as they were.
+            # The points ledger and the suppression list draw from their own streams, so the other
+            # tables stay as they were.
             points_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 1])
+            suppression_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 2])
             _write_chunk(rng, world, start, size, sinks, truth, counters,
-                         campaign_touches, campaign_redeemed_cents, points_rng)
+                         campaign_touches, campaign_redeemed_cents, points_rng, suppression_rng)
             if progress is not None:
                 progress(start + size)
         _write_campaigns(world, sinks["campaigns"], campaign_touches, campaign_redeemed_cents)
@@ -132,7 +134,7 @@ def _take(values: pa.Array, index: np.ndarray, valid: np.ndarray | None = None) 
 
 
 def _write_chunk(rng, world: World, start: int, size: int, sinks, truth, counters,
-                 campaign_touches, campaign_redeemed_cents, points_rng) -> None:
+                 campaign_touches, campaign_redeemed_cents, points_rng, suppression_rng) -> None:
     catalog = world.catalog
     people = build_people(rng, world, start, size)
     records, link_specs = build_records(rng, world, people)
@@ -255,6 +257,8 @@ def _write_chunk(rng, world: World, start: int, size: int, sinks, truth, counter
     })
     counters["event"] += count
 
+    _write_suppressions(suppression_rng, world, sinks["suppression_list"], people, counters)
+
     person_records, persons = truth_columns(people, records)
     truth["person_records"].write(person_records)
     truth["persons"].write(persons)
@@ -286,6 +290,23 @@ def _write_points(rng, world: World, sink: TableSink, records, orders, record_id
         "occurred_at": arrow_timestamps(np.concatenate([orders.paid_us[earning], redeem_us[redeem]])),
     })
     counters["points"] += count
+
+
+def _write_suppressions(rng, world: World, sink: TableSink, people, counters) -> None:
+    """The global suppression list (activation/demo/marketing.py: suppressions)."""
+    rows = suppressions(rng, world, people)
+    count = rows["reason"].size
+    lifted = rows["lifted_us"] >= 0
+    sink.write({
+        "suppression_id": sequence_ids("sp", counters["suppression"], count),
+        "identifier_type": arrow_strings(rows["identifier_type"]),
+        "identifier_value": pa.array(rows["identifier_value"], pa.string()),
+        "reason": arrow_strings(rows["reason"]),
+        "channel": pa.array(rows["channel"], pa.string()),
+        "suppressed_at": arrow_timestamps(rows["suppressed_us"]),
+        "lifted_at": arrow_timestamps(np.maximum(rows["lifted_us"], 0), lifted),
+    })
+    counters["suppression"] += count
 
 
 def _write_campaigns(world: World, sink: TableSink, touches: np.ndarray, redeemed_cents: np.ndarray) -> None:

@@ -1,7 +1,11 @@
-"""`activate feedback load`: land delivery, click and conversion reports as feedback_events.
+"""Land delivery, click and conversion reports as feedback_events (landing contract).
 
-Valid rows become one file in the landing zone, named by a hash of their content so loading
-the same report twice overwrites one file instead of counting twice. Invalid rows are written
+Three ways in share this module: `activate feedback load` (a file), `feedback serve`
+(callbacks, activation/feedback_server.py) and `feedback pull` (a destination's status query,
+activation/feedback_pull.py). Each valid row gets a feedback_event_id; without one of its own
+it is a hash of the event's content, so the same event reported twice has the same id and the
+staging model keeps it once. Valid rows become one file in the landing zone, named by a hash of
+their content so landing the same rows twice overwrites one file. Invalid rows are written
 aside with the reason; no row is dropped without a trace.
 """
 
@@ -57,23 +61,54 @@ class FeedbackLoadResult:
     rejects_file: Path | None
     rejection_reasons: dict[str, int]
 
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows_read": self.rows_read,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "landing_file": str(self.landing_file) if self.landing_file else None,
+            "rejects_file": str(self.rejects_file) if self.rejects_file else None,
+            "rejection_reasons": self.rejection_reasons,
+        }
+
 
 def load_feedback(
     settings: Settings, input_path: Path, destination_name: str | None = None
 ) -> FeedbackLoadResult:
     rows = _read_rows(input_path)
     _require_columns(rows, input_path, destination_name)
+    input_hash = hashlib.sha256(input_path.read_bytes()).hexdigest()[:12]
+    return land_rows(
+        settings, rows, destination_name, rejects_name=f"{input_path.stem}-{input_hash}"
+    )
 
+
+def land_rows(
+    settings: Settings,
+    rows: list[dict[str, Any]],
+    default_destination: str | None,
+    *,
+    rejects_name: str | None = None,
+    rejects_prefix: str = "rejects",
+) -> FeedbackLoadResult:
+    """Validate rows, land the good ones as one file and write the others aside.
+
+    The rejects file is `<rejects_name>.csv`, or `<rejects_prefix>-<hash of the rejects>.csv`
+    when no name is given (the same rejects written twice overwrite one file).
+    """
     loaded, rejected = [], []
     for row_number, row in enumerate(rows, start=1):
-        event, reason = _validate(row, destination_name)
+        event, reason = validate_row(row, default_destination)
         if reason:
             rejected.append({"source_row": row_number, **row, "rejection_reason": reason})
         else:
             loaded.append(event)
 
-    landing_file = _write_landing_file(settings, loaded) if loaded else None
-    rejects_file = _write_rejects(settings, input_path, rejected) if rejected else None
+    landing_file = write_landing_file(settings, loaded) if loaded else None
+    rejects_file = None
+    if rejected:
+        name = rejects_name or f"{rejects_prefix}-{_content_hash(rejected)[:12]}"
+        rejects_file = write_rejects(settings, name, rejected)
     return FeedbackLoadResult(
         rows_read=len(rows),
         rows_loaded=len(loaded),
@@ -120,8 +155,13 @@ def _require_columns(rows: list[dict], path: Path, destination_name: str | None)
         raise ActivationError(f"{path} lacks the feedback_events columns: {', '.join(missing)}.")
 
 
-def _validate(row: dict[str, Any], default_destination: str | None) -> tuple[dict | None, str | None]:
-    """Return the row in contract types, or the reasons it cannot be landed."""
+def validate_row(row: dict[str, Any], default_destination: str | None) -> tuple[dict | None, str | None]:
+    """Return the row in contract types, or the reasons it cannot be landed.
+
+    The event's id is the row's own feedback_event_id, else `fb_` + a hash of the validated
+    event: the same event reported twice (a retried callback, two overlapping pulls) gets the
+    same id, which the staging model de-duplicates on.
+    """
     if "raw_line" in row and len(row) == 1:
         return None, "not a JSON object"
     problems = []
@@ -199,7 +239,8 @@ def _content_hash(events: list[dict]) -> str:
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
-def _write_landing_file(settings: Settings, events: list[dict]) -> Path:
+def write_landing_file(settings: Settings, events: list[dict]) -> Path:
+    """Write validated events (validate_row's output) as one landing file, atomically."""
     folder = settings.raw_dir / TABLE
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"feedback-{_content_hash(events)[:16]}.{settings.raw_format}"
@@ -223,11 +264,15 @@ def _csv_value(value: Any) -> str:
     return str(value)
 
 
-def _write_rejects(settings: Settings, input_path: Path, rejected: list[dict]) -> Path:
-    folder = settings.raw_dir.resolve().parent / "rejects" / TABLE
+def rejects_folder(settings: Settings) -> Path:
+    return settings.raw_dir.resolve().parent / "rejects" / TABLE
+
+
+def write_rejects(settings: Settings, name: str, rejected: list[dict]) -> Path:
+    """Write rows that cannot be landed, each with its rejection_reason (last column)."""
+    folder = rejects_folder(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    input_hash = hashlib.sha256(input_path.read_bytes()).hexdigest()[:12]
-    target = folder / f"{input_path.stem}-{input_hash}.csv"
+    target = folder / f"{name}.csv"
     columns = list(dict.fromkeys(key for row in rejected for key in row))
     columns.append(columns.pop(columns.index("rejection_reason")))
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")

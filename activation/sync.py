@@ -1,7 +1,10 @@
-"""`activate sync`: send an audience to a destination, sending only what changed.
+"""`activate sync` and `activate plan`: send an audience to a destination, only what changed.
 
-consent -> holdout -> diff against sync_state -> batches -> ledger. The audience itself (who is
-in it) is decided in dbt; this module decides only who may be contacted and what to send.
+plan (SQL, activation.sync_plan: eligibility -> assignment -> caps -> diff against what the
+destination holds) -> batches -> destination.write_batch -> ledger and sync state, committed
+after each acknowledged batch, so a sync killed half-way resumes with nothing lost and nothing
+sent twice. The audience (who is in it) is decided in dbt; this module decides only who may be
+contacted and what to send.
 """
 
 from __future__ import annotations
@@ -11,12 +14,13 @@ import json
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import duckdb
 
 from activation import state, warehouse
+from activation.assignment import DEFAULT_VARIANT, AssignmentPlan, score
 from activation.destinations import (
     Destination,
     Operation,
@@ -24,39 +28,42 @@ from activation.destinations import (
     RunInfo,
     build_destination,
     load_destination_configs,
+    load_frequency_caps,
 )
-from activation.destinations.base import CHANNEL_ADDRESS_FIELDS
+from activation.destinations.config import load_global_holdout_share
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
 from activation.settings import Settings
-from activation.state import RecordOutcome, RunCounts
+from activation.state import LedgerRow, RunCounts
+from activation.sync_plan import (
+    PlanCounts,
+    SyncRequest,
+    build_plan,
+    operation_ranges,
+    read_batch,
+    record_new_assignments,
+)
 
-TREATED = "treated"
-HOLDOUT = "holdout"
+PLAN_SAMPLE_SIZE = 10
+
+
+def holdout_score(campaign_id: str, one_id: str) -> float:
+    """A stable number in [0, 1) per (campaign, person); below the holdout share = holdout."""
+    return score(campaign_id, one_id)
 
 
 @dataclass(frozen=True)
-class OutgoingRecord:
-    one_id: str
-    record: Record
-    fingerprint: str
+class Progress:
+    done: int
+    total: int
+    elapsed_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
 
 
-@dataclass
-class SyncPlan:
-    adds: list[OutgoingRecord]
-    updates: list[OutgoingRecord]
-    removes: list[OutgoingRecord]
-    unchanged: int
-    held_out: int
-    suppressed: int
-    new_assignments: dict[str, str]
-
-    def batches(self) -> Iterator[tuple[Operation, list[OutgoingRecord]]]:
-        # Removals first: a destination with a size cap never holds stale members and new ones.
-        yield "remove", self.removes
-        yield "add", self.adds
-        yield "update", self.updates
+ProgressCallback = Callable[[Progress], None]
 
 
 @dataclass
@@ -65,19 +72,30 @@ class SyncSummary:
     audience: str
     destination: str
     campaign_id: str
+    mode: str
+    audience_version: str
     dry_run: bool
     status: str
+    audience_size: int = 0
     added: int = 0
     removed: int = 0
     updated: int = 0
     unchanged: int = 0
     held_out: int = 0
     suppressed: int = 0
+    capped: int = 0
     rejected: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    suppression_reasons: dict[str, int] = field(default_factory=dict)
     rejection_reasons: dict[str, int] = field(default_factory=dict)
 
+    @property
+    def sent(self) -> int:
+        return self.added + self.updated + self.removed
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "sent": self.sent}
 
     def run_counts(self) -> RunCounts:
         return RunCounts(
@@ -87,64 +105,79 @@ class SyncSummary:
             held_out=self.held_out,
             suppressed=self.suppressed,
             rejected=self.rejected,
+            capped=self.capped,
         )
 
 
-def holdout_score(campaign_id: str, one_id: str) -> float:
-    """A stable number in [0, 1) per (campaign, person): the first 8 bytes of a sha256."""
-    digest = hashlib.sha256(json.dumps([campaign_id, one_id]).encode("utf-8")).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
+@dataclass
+class SyncPlanReport:
+    """What `activate plan` shows: what a sync would do now, nothing sent or written."""
+
+    audience: str
+    destination: str
+    campaign_id: str
+    mode: str
+    audience_version: str
+    counts: PlanCounts
+    samples: dict[str, list[str]]
+
+    def as_dict(self) -> dict:
+        counts = self.counts
+        return {
+            "audience": self.audience,
+            "destination": self.destination,
+            "campaign_id": self.campaign_id,
+            "mode": self.mode,
+            "audience_version": self.audience_version,
+            "audience_size": counts.audience_size,
+            "adds": counts.operations["add"],
+            "updates": counts.operations["update"],
+            "removes": counts.operations["remove"],
+            "unchanged": counts.unchanged,
+            "held_out": counts.held_out,
+            "new_assignments": counts.new_assignments,
+            "capped": counts.capped,
+            "suppressed": counts.suppressed,
+            "suppression_reasons": dict(counts.ineligible),
+            "samples": self.samples,
+        }
 
 
-def record_fingerprint(record: Record) -> str:
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+@dataclass(frozen=True)
+class SyncOptions:
+    campaign_id: str | None = None
+    holdout_share: float | None = None
+    variants: tuple[tuple[str, float], ...] = ((DEFAULT_VARIANT, 1.0),)
+    registered_days: tuple[int, int] | None = None
 
 
-def plan_sync(
-    members: Sequence[dict],
-    destination: Destination,
-    *,
-    campaign_id: str,
-    holdout_share: float,
-    assignments: dict[str, str],
-    current_state: dict[str, str],
-) -> SyncPlan:
-    """Decide what to send. `members` rows hold one_id, the payload fields and is_consented."""
-    address_fields = CHANNEL_ADDRESS_FIELDS[destination.channel]
-    suppressed = held_out = 0
-    new_assignments: dict[str, str] = {}
-    treated: dict[str, OutgoingRecord] = {}
-    for member in members:
-        one_id = member["one_id"]
-        # No consent (null counts as none) or no address on the channel: never sent.
-        if member["is_consented"] is not True or not any(member[f] for f in address_fields):
-            suppressed += 1
-            continue
-        group = assignments.get(one_id)
-        if group is None:
-            group = HOLDOUT if holdout_score(campaign_id, one_id) < holdout_share else TREATED
-            new_assignments[one_id] = group
-        if group == HOLDOUT:
-            held_out += 1
-            continue
-        record = {"external_id": one_id, **_payload(member, destination)}
-        treated[one_id] = OutgoingRecord(one_id, record, record_fingerprint(record))
-
-    adds, updates, unchanged = [], [], 0
-    for one_id, outgoing in treated.items():
-        held_fingerprint = current_state.get(one_id)
-        if held_fingerprint is None:
-            adds.append(outgoing)
-        elif held_fingerprint != outgoing.fingerprint:
-            updates.append(outgoing)
-        else:
-            unchanged += 1
-    removes = []
-    for one_id in sorted(set(current_state) - set(treated)):
-        record = {"external_id": one_id}
-        removes.append(OutgoingRecord(one_id, record, record_fingerprint(record)))
-    return SyncPlan(adds, updates, removes, unchanged, held_out, suppressed, new_assignments)
+def plan_audience(
+    settings: Settings, audience_name: str, destination_name: str, options: SyncOptions = SyncOptions()
+) -> SyncPlanReport:
+    """What a sync would send now; reads the warehouse only."""
+    destination = _destination(settings, destination_name)
+    with warehouse.connect(settings.duckdb_path, read_only=True) as connection:
+        request, version = _request(connection, settings, destination, audience_name, options)
+        counts = build_plan(connection, request)
+        samples = {
+            operation: [
+                one_id
+                for (one_id,) in connection.execute(
+                    "select one_id from _sync_diff where operation = ? order by send_order limit ?",
+                    [operation, PLAN_SAMPLE_SIZE],
+                ).fetchall()
+            ]
+            for operation in ("add", "update", "remove")
+        }
+    return SyncPlanReport(
+        audience=request.audience.name,
+        destination=destination.name,
+        campaign_id=request.campaign_id,
+        mode=destination.mode,
+        audience_version=version,
+        counts=counts,
+        samples=samples,
+    )
 
 
 def sync_audience(
@@ -154,120 +187,189 @@ def sync_audience(
     *,
     campaign_id: str | None = None,
     holdout_share: float | None = None,
+    variants: tuple[tuple[str, float], ...] = ((DEFAULT_VARIANT, 1.0),),
+    registered_days: tuple[int, int] | None = None,
     dry_run: bool = False,
+    on_progress: ProgressCallback | None = None,
 ) -> SyncSummary:
+    options = SyncOptions(campaign_id, holdout_share, variants, registered_days)
     destination = _destination(settings, destination_name)
     destination.check()
-    share = destination.config.holdout_share if holdout_share is None else holdout_share
-    if not 0 <= share < 1:
-        raise ActivationError(f"The holdout share must be at least 0 and below 1, got {share}.")
-
+    started = time.monotonic()
     with warehouse.connect(settings.duckdb_path, read_only=False) as connection:
-        audience = warehouse.resolve_audience(connection, audience_name)
-        warehouse.require_activation_tables(connection)
+        request, version = _request(connection, settings, destination, audience_name, options)
         run = RunInfo(
             run_id=_new_run_id(),
-            audience_name=audience.name,
+            audience_name=request.audience.name,
             destination_name=destination.name,
-            campaign_id=campaign_id or f"{audience.name}__{destination.name}",
+            campaign_id=request.campaign_id,
         )
-        plan = plan_sync(
-            _read_members(connection, audience, destination),
-            destination,
-            campaign_id=run.campaign_id,
-            holdout_share=share,
-            assignments=state.load_assignments(connection, run.campaign_id),
-            current_state=state.load_sync_state(connection, audience.name, destination.name),
-        )
+        counts = build_plan(connection, request)
         summary = SyncSummary(
             run_id=run.run_id,
-            audience=audience.name,
+            audience=run.audience_name,
             destination=destination.name,
             campaign_id=run.campaign_id,
+            mode=destination.mode,
+            audience_version=version,
             dry_run=dry_run,
             status="running",
-            unchanged=plan.unchanged,
-            held_out=plan.held_out,
-            suppressed=plan.suppressed,
+            audience_size=counts.audience_size,
+            unchanged=counts.unchanged,
+            held_out=counts.held_out,
+            suppressed=counts.suppressed,
+            capped=counts.capped,
+            suppression_reasons=dict(counts.ineligible),
         )
-        if dry_run:
-            # Counts of what would be sent; only the run log is written, no state.
-            summary.added, summary.updated, summary.removed = (
-                len(plan.adds), len(plan.updates), len(plan.removes)
-            )
-            summary.status = "succeeded"
-            started_at = state.utc_now()
-            state.insert_run(
-                connection, run, is_dry_run=True, status=summary.status,
-                counts=summary.run_counts(), started_at=started_at, finished_at=started_at,
-            )
-            return summary
-
         with state.transaction(connection):
             state.insert_run(
-                connection, run, is_dry_run=False, status=summary.status,
+                connection, run, is_dry_run=dry_run, status=summary.status,
                 counts=summary.run_counts(), started_at=state.utc_now(),
+                sync_mode=destination.mode, audience_version=version,
             )
-            state.insert_assignments(connection, run, plan.new_assignments)
-        _send(connection, destination, run, plan, summary)
+            if not dry_run:
+                record_new_assignments(connection, request, run.run_id)
+        sender = _Sender(connection, destination, run, summary, dry_run, on_progress, version)
+        sender.send(sum(counts.operations.values()))
+        summary.seconds = round(time.monotonic() - started, 3)
         return summary
 
 
-def _send(
+def _request(
     connection: duckdb.DuckDBPyConnection,
+    settings: Settings,
     destination: Destination,
-    run: RunInfo,
-    plan: SyncPlan,
-    summary: SyncSummary,
-) -> None:
-    """Send batch by batch, committing each acknowledged batch before the next one."""
-    sent: Counter[Operation] = Counter()
-    rejection_reasons: Counter[str] = Counter()
-    throttle = _Throttle(destination.rate_limit)
-    batch_number = 0
-    destination.start_run(run)
-    try:
-        for operation, items in plan.batches():
-            for batch in _chunks(items, destination.batch_size):
-                batch_number += 1
-                key = _idempotency_key(run, operation, batch)
-                throttle.wait()
-                result = destination.write_batch([item.record for item in batch], operation, key)
-                errors = {outcome.external_id: outcome.error for outcome in result.results}
-                outcomes = [
-                    RecordOutcome(
-                        item.one_id,
-                        item.fingerprint,
-                        scrub_pii(errors[item.one_id]) if errors.get(item.one_id) else None,
+    audience_name: str,
+    options: SyncOptions,
+) -> tuple[SyncRequest, str]:
+    audience = warehouse.resolve_audience(connection, audience_name)
+    warehouse.require_activation_tables(connection)
+    share = destination.config.holdout_share if options.holdout_share is None else options.holdout_share
+    assignment = AssignmentPlan(
+        campaign_id=options.campaign_id or f"{audience.name}__{destination.name}",
+        holdout_share=share,
+        global_holdout_share=load_global_holdout_share(settings.destinations_file),
+        variants=options.variants,
+    )
+    request = SyncRequest(
+        audience=audience,
+        destination=destination,
+        assignment=assignment,
+        frequency_caps=tuple(load_frequency_caps(settings.destinations_file)),
+        registered_days=options.registered_days,
+    )
+    return request, warehouse.audience_version(connection, audience)
+
+
+class _Sender:
+    """Sends the diff batch by batch and commits each acknowledged batch before the next."""
+
+    def __init__(self, connection, destination: Destination, run: RunInfo, summary: SyncSummary,
+                 dry_run: bool, on_progress: ProgressCallback | None, audience_version: str):
+        self.connection = connection
+        self.destination = destination
+        self.run = run
+        self.summary = summary
+        self.dry_run = dry_run
+        self.on_progress = on_progress
+        self.audience_version = audience_version
+        self.throttle = _Throttle(None if dry_run else destination.rate_limit)
+        self.rejections: Counter[str] = Counter()
+        self.sent: Counter[str] = Counter()
+        # Most destinations take records as read; skip the per-record call when encode() would
+        # return them unchanged.
+        self.encodes = bool(destination.hashed_fields) or type(destination).encode is not Destination.encode
+
+    def send(self, total: int) -> None:
+        summary, destination = self.summary, self.destination
+        started = time.monotonic()
+        done = 0
+        batch_size = destination.batch_size or max(total, 1)
+        fields = destination.payload_fields
+        if not self.dry_run:
+            destination.start_run(self.run)
+        try:
+            for operation, first, last in operation_ranges(self.connection):
+                for start in range(first, last + 1, batch_size):
+                    rows = read_batch(self.connection, fields, start, min(start + batch_size - 1, last))
+                    self._send_batch(operation, rows, fields)
+                    done += len(rows)
+                    if self.on_progress:
+                        self.on_progress(Progress(done, total, time.monotonic() - started))
+        except BaseException as error:
+            self._finish("failed")
+            if isinstance(error, DestinationError):
+                raise DestinationError(
+                    f"{error} Run {self.run.run_id} recorded {summary.sent} records sent before it stopped."
+                ) from error
+            raise
+        finally:
+            if not self.dry_run:
+                destination.close()
+        self._finish("completed_with_rejections" if summary.rejected else "succeeded")
+
+    def _send_batch(self, operation: Operation, rows: Sequence[tuple], fields: tuple[str, ...]) -> None:
+        summary = self.summary
+        summary.batches += 1
+        outgoing: list[tuple[tuple, Record]] = []
+        refused: list[tuple[tuple, str]] = []
+        for row in rows:
+            one_id = row[1]
+            if operation == "remove":
+                # By our id, plus the address where known (hashed like any other payload).
+                removal = {"external_id": one_id}
+                address = {f: v for f, v in zip(fields, row[4:]) if v is not None}
+                if address:
+                    encoded, reason = (
+                        self.destination.encode({**removal, **address}) if self.encodes
+                        else ({**removal, **address}, None)
                     )
-                    for item in batch
-                ]
-                state.commit_batch(
-                    connection, run, operation=operation, batch_number=batch_number,
-                    idempotency_key=key, outcomes=outcomes,
+                    removal = removal if reason else encoded
+                outgoing.append((row, removal))
+                continue
+            record = {"external_id": one_id, **dict(zip(fields, row[4:]))}
+            reason = None
+            if self.encodes:
+                record, reason = self.destination.encode(record)
+            if reason:
+                refused.append((row, reason))
+            else:
+                outgoing.append((row, record))
+        key = _idempotency_key(self.run, operation, [(row[1], row[3]) for row, _ in outgoing])
+        results: dict[str, tuple[str | None, str | None]] = {}
+        if outgoing and not self.dry_run:
+            self.throttle.wait()
+            result = self.destination.write_batch([record for _, record in outgoing], operation, key)
+            results = {
+                outcome.external_id: (
+                    scrub_pii(outcome.error) if outcome.error else None,
+                    outcome.reference,
                 )
-                rejected = [outcome.error for outcome in outcomes if outcome.error]
-                rejection_reasons.update(rejected)
-                summary.rejected += len(rejected)
-                sent[operation] += len(batch) - len(rejected)
-                summary.added, summary.removed, summary.updated = (
-                    sent["add"], sent["remove"], sent["update"]
-                )
-    except BaseException as error:
-        summary.status = "failed"
-        summary.rejection_reasons = dict(rejection_reasons)
-        state.finish_run(connection, run, status=summary.status, counts=summary.run_counts())
-        if isinstance(error, DestinationError):
-            sent = summary.added + summary.removed + summary.updated
-            raise DestinationError(
-                f"{error} Run {run.run_id} recorded {sent} records sent before it stopped."
-            ) from error
-        raise
-    finally:
-        destination.close()
-    summary.status = "completed_with_rejections" if summary.rejected else "succeeded"
-    summary.rejection_reasons = dict(rejection_reasons)
-    state.finish_run(connection, run, status=summary.status, counts=summary.run_counts())
+                for outcome in result.results
+            }
+        ledger = [
+            LedgerRow(row[1], row[2], row[3], *results.get(row[1], (None, None)))
+            for row, _ in outgoing
+        ] + [LedgerRow(row[1], row[2], row[3], reason, None) for row, reason in refused]
+        if not self.dry_run:
+            state.commit_batch(
+                self.connection, self.run, operation=operation, batch_number=summary.batches,
+                idempotency_key=key, rows=ledger, channel=self.destination.channel,
+                sync_mode=self.destination.mode, audience_version=self.audience_version,
+                unit_cost=self.destination.config.cost_per_record,
+            )
+        rejected = [row.error for row in ledger if row.error]
+        self.rejections.update(rejected)
+        summary.rejected += len(rejected)
+        self.sent[operation] += len(ledger) - len(rejected)
+        summary.added, summary.updated, summary.removed = (
+            self.sent["add"], self.sent["update"], self.sent["remove"]
+        )
+
+    def _finish(self, status: str) -> None:
+        self.summary.status = status
+        self.summary.rejection_reasons = dict(self.rejections)
+        state.finish_run(self.connection, self.run, status=status, counts=self.summary.run_counts())
 
 
 def _destination(settings: Settings, name: str) -> Destination:
@@ -280,61 +382,15 @@ def _destination(settings: Settings, name: str) -> Destination:
     return build_destination(configs[name])
 
 
-def _read_members(
-    connection: duckdb.DuckDBPyConnection, audience: warehouse.Audience, destination: Destination
-) -> list[dict]:
-    columns = ["one_id", *destination.payload_fields]
-    consent = warehouse.consent_column(destination.channel)
-    cursor = connection.execute(
-        f"select {', '.join(columns)}, {consent} as is_consented from {audience.table} order by one_id"
-    )
-    names = [*columns, "is_consented"]
-    members = [dict(zip(names, row)) for row in cursor.fetchall()]
-    one_ids = {member["one_id"] for member in members}
-    if None in one_ids or len(one_ids) != len(members):
-        raise ActivationError(
-            f"{audience.table} breaks the audience contract: one_id must be unique and not null."
-        )
-    return members
-
-
-def _payload(member: dict, destination: Destination) -> dict:
-    return {
-        field_name: (
-            _sha256_hex(member[field_name])
-            if field_name in destination.hashed_fields and member[field_name] is not None
-            else member[field_name]
-        )
-        for field_name in destination.payload_fields
-    }
-
-
-def _sha256_hex(value: str) -> str:
-    # Ad platforms match on the hash of the trimmed, lower-cased value.
-    return hashlib.sha256(str(value).strip().lower().encode("utf-8")).hexdigest()
-
-
-def _idempotency_key(run: RunInfo, operation: Operation, batch: Sequence[OutgoingRecord]) -> str:
+def _idempotency_key(run: RunInfo, operation: Operation, items: Sequence[tuple[str, str]]) -> str:
     # Built from the content, not the run id: a batch resent by a rerun after a lost
     # acknowledgement carries the same key, so the destination can drop the duplicate.
-    content = [
-        run.destination_name,
-        run.audience_name,
-        run.campaign_id,
-        operation,
-        [[item.one_id, item.fingerprint] for item in batch],
-    ]
+    content = [run.destination_name, run.audience_name, run.campaign_id, operation, list(items)]
     return hashlib.sha256(json.dumps(content).encode("utf-8")).hexdigest()[:32]
 
 
 def _new_run_id() -> str:
     return f"{state.utc_now():%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
-
-
-def _chunks(items: list, size: int | None) -> Iterator[list]:
-    size = size or max(len(items), 1)
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 class _Throttle:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -127,3 +128,24 @@ def require_activation_tables(connection: duckdb.DuckDBPyConnection) -> None:
             f"Activation tables missing ({', '.join(f'{ACTIVATION_SCHEMA}.{t}' for t in missing)}): "
             "run dbt build first (its on-run-start creates them)."
         )
+
+
+def relation_exists(connection: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    """Whether schema.name exists as a table or view."""
+    schema, _, name = relation.partition(".")
+    return bool(
+        connection.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
+def audience_version(connection: duckdb.DuckDBPyConnection, audience: Audience) -> str:
+    """Which build of the audience was sent: its as-of date and a digest of its members, so
+    two syncs of the same version sent the same people."""
+    as_of_date, size, members_digest = connection.execute(
+        f"select max(as_of_date), count(*), bit_xor(hash(one_id)) from {audience.table}"
+    ).fetchone()
+    digest = hashlib.sha256(f"{size}:{members_digest}".encode()).hexdigest()[:8]
+    return f"{as_of_date}/{digest}"

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 import activation.demo_data as demo_data
+from activation.demo.marketing import SUPPRESSIONS_PER_10K, suppression_totals
 from activation.demo_data import generate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +66,7 @@ def identity_threshold() -> int:
 
 def test_contract_parses() -> None:
     tables = contract_tables()
-    assert set(tables) == set(demo_data.LANDING_TABLES) and len(tables) == 18
+    assert set(tables) == set(demo_data.LANDING_TABLES) and len(tables) == 19
     assert ("member_card_no", "varchar") in tables["crm_members"]
     assert all(kind in CONTRACT_TYPES for columns in tables.values() for _, kind in columns)
 
@@ -149,6 +150,7 @@ def test_keys_are_unique(tables) -> None:
         "order_lines": ["order_id", "line_number"], "products": ["product_id"], "categories": ["category_id"],
         "stores": ["store_id"], "behavior_events": ["event_id"], "coupons_issued": ["coupon_id"],
         "coupons_redeemed": ["coupon_id"], "marketing_consent": ["consent_event_id"], "campaigns": ["campaign_id"],
+        "suppression_list": ["suppression_id"],
     }
     for table, columns in keys.items():
         assert not tables[table].duplicated(columns).any(), table
@@ -339,6 +341,56 @@ def test_consent_per_record_and_channel(tables) -> None:
     assert 0.6 < len(sms_crm) / with_phone < 0.95
     assert set(granted[granted.channel == "app_push"].source_system) == {"app"}
     assert set(granted[granted.channel == "wechat"].source_system) == {"miniprogram"}
+
+
+def test_suppression_list_is_a_realistic_few(tables) -> None:
+    suppressions = tables["suppression_list"]
+    totals = suppression_totals(PEOPLE)
+    per_10k = sum(count for kind, count in suppression_totals(10_000).items() if kind in SUPPRESSIONS_PER_10K)
+    assert 24 <= per_10k <= 60  # a few dozen per 10,000 people
+    assert len(suppressions) == sum(totals[reason] for reason in SUPPRESSIONS_PER_10K)
+    counts = suppressions.reason.value_counts()
+    assert counts.to_dict() == {reason: totals[reason] for reason in SUPPRESSIONS_PER_10K}
+    assert counts["complaint"] == counts.max()
+    assert set(suppressions.identifier_type) <= {"phone", "email", "wechat_unionid", "one_id"}
+    touch_points = {"sms", "email", "wecom", "wechat", "app_push", "ad_platform"}
+    assert set(suppressions.channel.dropna()) <= touch_points
+    assert suppressions.channel.isna().any() and suppressions.channel.notna().any()
+    # Deceased and legal requests hold on every channel and are never lifted.
+    final = suppressions[suppressions.reason.isin(["deceased", "legal_request"])]
+    assert final.channel.isna().all() and final.lifted_at.isna().all()
+    lifted = suppressions[suppressions.lifted_at.notna()]
+    assert len(lifted) == totals["lifted"]
+    assert set(lifted.reason) <= {"complaint", "do_not_contact"}
+    assert (lifted.lifted_at > lifted.suppressed_at).all()
+    end = pd.Timestamp("2026-10-31 16:00:00")  # end of the local (UTC+8) day, in UTC
+    assert suppressions.suppressed_at.max() < end and lifted.lifted_at.max() < end
+    assert suppressions.suppressed_at.min() >= end - pd.Timedelta(days=541)
+
+
+def test_suppressions_name_real_people_in_formats_staging_accepts(tables, truth) -> None:
+    suppressions = tables["suppression_list"]
+    persons = truth["persons"]
+    phones = suppressions[suppressions.identifier_type == "phone"].identifier_value
+    normalised = phones.map(normal_phone)
+    # The masked phones marketplace customer service relays are not identifiers: staging rejects them.
+    masked = phones[normalised.isna()]
+    assert len(masked) == suppression_totals(PEOPLE)["masked"]
+    assert masked.str.fullmatch(r"1[3-9]\d\*{4}\d{4}").all()
+    assert normalised.dropna().isin(persons.phone).all()
+    assert (phones[normalised.notna()] != normalised.dropna()).any()  # messy formats, landed raw
+    emails = suppressions[suppressions.identifier_type == "email"].identifier_value.map(normal_email)
+    assert emails.notna().all() and emails.isin(persons.email).all()
+    unionids = suppressions[suppressions.identifier_type == "wechat_unionid"].identifier_value
+    assert unionids.isin(persons.wechat_unionid.dropna()).all()
+    # Real people, one suppression each; never the cashier whose phone fronts for walk-ins.
+    owners = pd.concat([
+        persons.set_index("phone").loc[normalised.dropna(), "person_id"],
+        persons.dropna(subset=["email"]).set_index("email").loc[emails, "person_id"],
+        persons.dropna(subset=["wechat_unionid"]).set_index("wechat_unionid").loc[unionids, "person_id"],
+    ])
+    assert owners.is_unique
+    assert not persons.set_index("person_id").loc[owners, "is_cashier"].any()
 
 
 def test_events_follow_funnels_on_online_records(tables, truth) -> None:
@@ -673,7 +725,8 @@ def test_chunks_keep_ids_unique_and_output_deterministic(tmp_path, monkeypatch) 
     assert pq.ParquetFile(raw / "orders" / "part-0000.parquet").num_row_groups >= 4
     for table, key in (("orders", ["order_id"]), ("behavior_events", ["event_id"]), ("crm_members", ["member_id"]),
                        ("identity_links", ["link_id"]), ("coupons_issued", ["coupon_id"]),
-                       ("marketing_consent", ["consent_event_id"]), ("pos_customers", ["pos_customer_id"])):
+                       ("marketing_consent", ["consent_event_id"]), ("pos_customers", ["pos_customer_id"]),
+                       ("suppression_list", ["suppression_id"])):
         assert not read(raw, table).duplicated(key).any(), table
     truth = pd.read_parquet(tmp_path / "a" / "truth" / "persons.parquet")
     assert truth.person_id.is_unique and len(truth) == 900 and truth.phone.is_unique

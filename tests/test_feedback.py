@@ -133,3 +133,21 @@ def test_a_file_without_required_columns_is_refused(feedback_settings, tmp_path)
     with pytest.raises(ActivationError, match="campaign_id, occurred_at, destination_name"):
         load_feedback(feedback_settings, source)
     assert not feedback_settings.raw_dir.exists()
+
+
+def test_the_command_prints_a_one_line_summary_or_json(tmp_path):
+    from click.testing import CliRunner
+
+    from activation.cli import main
+
+    source = write_csv(tmp_path / "report.csv", GOOD_ROWS + BAD_ROWS[:1])
+    arguments = ["--raw-dir", str(tmp_path / "raw"), "feedback", "load", str(source)]
+
+    text = CliRunner().invoke(main, arguments)
+    as_json = CliRunner().invoke(main, [*arguments, "--json"])
+
+    assert text.exit_code == 0 and text.output.splitlines()[0] == "read 3  loaded 2  rejected 1"
+    summary = json.loads(as_json.output)
+    assert (summary["rows_loaded"], summary["rows_rejected"]) == (2, 1)
+    assert summary["landing_file"].endswith(".parquet")
+    assert list(summary["rejection_reasons"].values()) == [1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 import signal
 import socket
 import subprocess
@@ -19,7 +20,8 @@ from activation.destinations import load_destination_configs
 from activation.destinations.webhook import WebhookDestination
 from activation.errors import ActivationError, DestinationError
 from activation.settings import Settings
-from activation.sync import holdout_score, plan_sync, sync_audience
+from activation.assignment import AssignmentPlan
+from activation.sync import holdout_score, sync_audience
 from tests.conftest import AUDIENCE, WarehouseFile, make_member, sms_reachable
 
 CAMPAIGN = f"{AUDIENCE}__test_webhook"
@@ -115,25 +117,36 @@ def test_only_the_difference_is_sent_after_the_audience_changes(settings, wareho
     assert all(set(record) == {"external_id"} for record in removal["records"])
 
 
-def test_holdout_is_deterministic_share_sized_and_per_campaign(settings):
-    destination_config = load_destination_configs(settings.destinations_file)["test_files"]
-    from activation.destinations import build_destination
-
-    destination = build_destination(destination_config)
-    members = [
-        {"one_id": f"m{n}", "phone": f"138{n:08d}", "is_consented": True} for n in range(10_000)
-    ]
+def test_holdout_is_deterministic_share_sized_and_per_campaign():
+    one_ids = [f"m{n}" for n in range(10_000)]
 
     def holdout_of(campaign_id: str) -> set[str]:
-        plan = plan_sync(members, destination, campaign_id=campaign_id, holdout_share=0.1,
-                         assignments={}, current_state={})
-        assert plan.held_out + len(plan.adds) == len(members)
-        return {one_id for one_id, group in plan.new_assignments.items() if group == "holdout"}
+        plan = AssignmentPlan(campaign_id, holdout_share=0.1)
+        return {one_id for one_id in one_ids if plan.assign(one_id)[0] == "holdout"}
 
     spring = holdout_of("spring")
     assert spring == holdout_of("spring")
     assert 880 <= len(spring) <= 1120  # 10 % of 10,000 within four standard deviations
     assert spring != holdout_of("autumn")
+
+
+def test_sql_assignment_agrees_with_python_for_holdouts_and_variants():
+    plan = AssignmentPlan("spring's", 0.2, global_holdout_share=0.05,
+                          variants=(("a", 1.0), ("b", 1.0), ("c", 2.0)))
+    group, variant, scope = plan.sql_columns()
+    with duckdb.connect() as connection:
+        rows = connection.execute(
+            f"select one_id, {group}, {variant}, {scope} "
+            "from (select 'm' || range::varchar as one_id from range(20000))"
+        ).fetchall()
+
+    assert [tuple(row[1:]) for row in rows] == [plan.assign(row[0]) for row in rows]
+    shares = Counter(row[2] or row[3] for row in rows)
+    # global 5% = 1,000; campaign 20% of the rest = 3,800; a:b:c = 1:1:2 of the 15,200 treated.
+    assert 800 <= shares["global"] <= 1200
+    assert 3500 <= shares["campaign"] <= 4100
+    assert 3500 <= shares["a"] <= 4100 and 3500 <= shares["b"] <= 4100
+    assert 7200 <= shares["c"] <= 8000
 
 
 def test_holdout_is_recorded_never_sent_and_never_reassigned(settings, warehouse, receiver):
@@ -343,7 +356,7 @@ def test_file_destination_drops_one_csv_per_operation(settings, warehouse, tmp_p
 
     outbox = tmp_path / "outbox" / AUDIENCE
     [added_file] = outbox.iterdir()
-    assert added_file.name == f"{first.run_id}-add.csv"
+    assert added_file.name == f"{first.run_id}-add-00001.csv"
     lines = added_file.read_text().splitlines()
     assert lines[0] == "external_id,phone"
     assert [line.split(",")[0] for line in lines[1:]] == treated
@@ -356,9 +369,9 @@ def test_file_destination_drops_one_csv_per_operation(settings, warehouse, tmp_p
 
     assert (second.added, second.removed) == (0, 1)
     assert sorted(path.name for path in outbox.iterdir()) == sorted(
-        [added_file.name, f"{second.run_id}-remove.csv"]
+        [added_file.name, f"{second.run_id}-remove-00001.csv"]
     )
-    removal = (outbox / f"{second.run_id}-remove.csv").read_text().splitlines()
+    removal = (outbox / f"{second.run_id}-remove-00001.csv").read_text().splitlines()
     assert removal == ["external_id", leaver]
 
 

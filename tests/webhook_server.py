@@ -1,8 +1,18 @@
 """A webhook receiver on 127.0.0.1 shaped like the onedata webhook contract, for tests.
 
-It checks the HMAC signature (401 on a bad one), counts the records of every batch it
-processes by (operation, external_id), and can be told to misbehave: answer 429 or 500,
-drop the connection, hang, or reject chosen records.
+It checks the HMAC signature (401 on a bad one) and processes each batch once per
+Idempotency-Key, the way an idempotent API does it (Stripe's model): the answer to a processed
+batch is stored under its key; a request with that key again gets the stored answer back, with
+`Idempotent-Replayed: true`, and is not processed twice; the same key with a different batch is
+refused with 422 (the IETF Idempotency-Key draft's answer for a reused key). Answers that
+processed nothing (injected faults, a bad signature) are not stored.
+
+It counts raw receipts (`requests`, `arrivals`, `replays`) apart from processed records
+(`received`, `ids()`), so a test can tell "the client sent it three times" from "the service took
+it three times". It implements the FakeService protocol of tests/conformance.py (`delivered`,
+`inject`, `reject`) and can be told to misbehave: a script of answers (429, 500, "drop", "hang",
+"lost_answer", "slow"), dropping every request after N batches, or a seeded fault mode that
+answers each request at random with 429, 500, a dropped connection, a lost answer or a slow one.
 """
 
 from __future__ import annotations
@@ -10,31 +20,96 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import random
 import threading
 from collections import Counter, deque
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+# The FakeService protocol's answer names -> the script's actions.
+INJECTED_ANSWERS = {"throttle": 429, "server_error": 500, "drop": "drop"}
+
+
+class Rejections(dict):
+    """external_id -> message of records the receiver refuses.
+
+    A dict (tests assign `receiver.reject = {...}`) that is also callable as
+    `receiver.reject(external_id, message)`, the FakeService protocol's form.
+    """
+
+    def __call__(self, external_id: str, message: str) -> None:
+        self[external_id] = message
+
+
+@dataclass(frozen=True)
+class FaultMode:
+    """Per-request probabilities of each misbehaviour; at most one applies to a request.
+
+    drop: the connection closes before processing (the batch never arrived);
+    lost_answer: the batch is processed, then the connection closes (the client must retry and
+    be deduplicated); slow: processed, answered after `slow_seconds` (past a short read timeout,
+    the client retries while the answer is on its way).
+    """
+
+    throttle: float = 0.0
+    server_error: float = 0.0
+    drop: float = 0.0
+    lost_answer: float = 0.0
+    slow: float = 0.0
+    slow_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        if sum(self.probabilities().values()) > 1:
+            raise ValueError("fault probabilities add up to more than 1")
+
+    def probabilities(self) -> dict[str, float]:
+        return {
+            "throttle": self.throttle,
+            "server_error": self.server_error,
+            "drop": self.drop,
+            "lost_answer": self.lost_answer,
+            "slow": self.slow,
+        }
 
 
 class WebhookReceiver:
     def __init__(self, secret: str) -> None:
         self.secret = secret
+        # Processed records by (operation, external_id): what the service took.
         self.received: Counter[tuple[str, str]] = Counter()
+        # Every record of every request that arrived, processed or not (raw receipts).
+        self.arrivals: Counter[tuple[str, str]] = Counter()
         self.batches: list[dict] = []
         self.headers: list[dict[str, str]] = []
         self.requests = 0
+        # Requests answered from the idempotency store instead of being processed.
+        self.replays = 0
         # Answers for the next requests, in order: an HTTP status (with `error_message`;
-        # 429 also with Retry-After), "drop", "hang", or None for a normal answer.
+        # 429 also with Retry-After), "drop", "hang", "lost_answer", "slow", or None for a
+        # normal answer.
         self.script: deque[int | str | None] = deque()
         self.retry_after = "0"
         self.error_message = "unavailable"
+        # How long a "slow" answer waits after processing.
+        self.slow_seconds = 0.5
         # Drop every request once this many batches have been processed (None: never).
         self.drop_after_batches: int | None = None
-        self.reject: dict[str, str] = {}
         self.hung = threading.Event()
         self.release = threading.Event()
+        # Misbehaviours the fault mode chose, by name, so a test can prove they happened.
+        self.faults: Counter[str] = Counter()
+        self._fault_mode: FaultMode | None = None
+        self._random = random.Random(0)
+        self._reject = Rejections()
+        # Idempotency-Key -> (batch fingerprint, status, answer) of processed batches.
+        self._answers: dict[str, tuple[str, int, dict]] = {}
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # A short poll interval: stop() waits for the serve loop to notice, once per test.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -46,26 +121,108 @@ class WebhookReceiver:
         return self
 
     def stop(self) -> None:
+        self._stopping.set()
         self.release.set()
         self._server.shutdown()
         self._server.server_close()
 
+    # The FakeService protocol ------------------------------------------------------------
+
+    def delivered(self, operation: str) -> Counter[str]:
+        return self.ids(operation)
+
+    def inject(self, *answers: str) -> None:
+        for answer in answers:
+            self.script.append(INJECTED_ANSWERS.get(answer, answer))
+
+    @property
+    def reject(self) -> Rejections:
+        return self._reject
+
+    @reject.setter
+    def reject(self, rejections: dict[str, str]) -> None:
+        self._reject = Rejections(rejections)
+
+    # Counting ----------------------------------------------------------------------------
+
     def ids(self, operation: str) -> Counter[str]:
-        """How many times each external_id arrived with this operation."""
+        """How many times each external_id was processed with this operation."""
         return Counter({key[1]: count for key, count in self.received.items() if key[0] == operation})
 
-    def _next_action(self) -> int | str | None:
+    def arrived(self, operation: str) -> Counter[str]:
+        """How many times each external_id reached the receiver, processed or not."""
+        return Counter({key[1]: count for key, count in self.arrivals.items() if key[0] == operation})
+
+    def processed_once(self, operation: str) -> set[str]:
+        """The external_ids processed exactly once with this operation."""
+        return {external_id for external_id, count in self.ids(operation).items() if count == 1}
+
+    def duplicates(self, operation: str) -> Counter[str]:
+        """The external_ids processed more than once with this operation, with their counts."""
+        return Counter({external_id: n for external_id, n in self.ids(operation).items() if n > 1})
+
+    # Faults ------------------------------------------------------------------------------
+
+    def fault_mode(self, seed: int = 0, **probabilities: float) -> FaultMode:
+        """Answer each request at random: fault_mode(seed=7, throttle=0.1, server_error=0.1,
+        drop=0.05, lost_answer=0.05, slow=0.05, slow_seconds=0.5). The same seed gives the same
+        faults for the same sequence of requests. fault_mode() with no probability turns it off."""
+        mode = FaultMode(**probabilities)
+        with self._lock:
+            self._random = random.Random(seed)
+            self._fault_mode = mode if any(mode.probabilities().values()) else None
+            self.slow_seconds = mode.slow_seconds
+        return mode
+
+    # Handling ----------------------------------------------------------------------------
+
+    def _next_action(self, body: bytes) -> int | str | None:
         with self._lock:
             self.requests += 1
+            self._count_arrival(body)
             if self.script:
                 return self.script.popleft()
             if self.drop_after_batches is not None and len(self.batches) >= self.drop_after_batches:
                 return "drop"
+            if self._fault_mode is not None:
+                return self._draw_fault()
             return None
 
-    def _process(self, body: bytes, headers: dict[str, str]) -> list[dict]:
+    def _count_arrival(self, body: bytes) -> None:
+        try:
+            payload = json.loads(body)
+            for record in payload["records"]:
+                self.arrivals[(payload["operation"], record["external_id"])] += 1
+        except (ValueError, KeyError, TypeError):
+            pass
+
+    def _draw_fault(self) -> int | str | None:
+        draw = self._random.random()
+        for name, probability in self._fault_mode.probabilities().items():
+            if draw < probability:
+                self.faults[name] += 1
+                return INJECTED_ANSWERS.get(name, name)
+            draw -= probability
+        return None
+
+    def _process(
+        self, body: bytes, headers: dict[str, str], key: str | None
+    ) -> tuple[int, dict, bool]:
+        """(status, answer, replayed): process a batch, or replay the answer stored for its key."""
         payload = json.loads(body)
+        fingerprint = hashlib.sha256(
+            json.dumps([payload["operation"], payload["records"]], sort_keys=True).encode()
+        ).hexdigest()
+        # Lookup, processing and storing under one lock: a retry racing its original (a slow
+        # answer) waits for it and is then replayed, never processed a second time.
         with self._lock:
+            if key is not None and key in self._answers:
+                self.replays += 1
+                stored_fingerprint, status, answer = self._answers[key]
+                if stored_fingerprint != fingerprint:
+                    refusal = {"error": "Idempotency-Key was already used for a different batch"}
+                    return 422, refusal, False
+                return status, answer, True
             self.batches.append(payload)
             self.headers.append(headers)
             results = []
@@ -79,7 +236,10 @@ class WebhookReceiver:
                             "error": self.reject[record["external_id"]],
                         }
                     )
-            return results
+            answer = {"results": results}
+            if key is not None:
+                self._answers[key] = (fingerprint, 200, answer)
+            return 200, answer, False
 
     def signature_ok(self, body: bytes, headers: dict[str, str]) -> bool:
         timestamp = headers.get("X-Onedata-Timestamp", "")
@@ -96,7 +256,7 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             headers = dict(self.headers.items())
-            action = receiver._next_action()
+            action = receiver._next_action(body)
             if action == "hang":
                 receiver.hung.set()
                 receiver.release.wait(timeout=60)
@@ -108,20 +268,34 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             if isinstance(action, int):
                 retry_after = {"Retry-After": receiver.retry_after} if action == 429 else {}
                 self._answer(action, {"error": receiver.error_message}, retry_after)
-            elif not receiver.signature_ok(body, headers):
+                return
+            if not receiver.signature_ok(body, headers):
                 self._answer(401, {"error": "invalid signature"})
-            else:
-                self._answer(200, {"results": receiver._process(body, headers)})
+                return
+            status, answer, replayed = receiver._process(
+                body, headers, self.headers.get("Idempotency-Key")
+            )
+            if action == "lost_answer":
+                # Processed, but the acknowledgement never reaches the client.
+                self.close_connection = True
+                return
+            if action == "slow":
+                receiver._stopping.wait(receiver.slow_seconds)
+            self._answer(status, answer, {"Idempotent-Replayed": "true"} if replayed else None)
 
         def _answer(self, status: int, payload: dict, extra_headers: dict | None = None) -> None:
             data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (extra_headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (extra_headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                # The client gave up waiting (a slow answer past its read timeout).
+                self.close_connection = True
 
         def log_message(self, *args) -> None:
             pass

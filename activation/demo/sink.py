@@ -75,6 +75,9 @@ LANDING_SCHEMAS: dict[str, pa.Schema] = {
     "feedback_events": _schema(
         ("feedback_event_id", S), ("campaign_id", S), ("destination_name", S), ("one_id", S), ("event_type", S),
         ("order_id", S), ("revenue_amount", MONEY), ("occurred_at", TS)),
+    "suppression_list": _schema(
+        ("suppression_id", S), ("identifier_type", S), ("identifier_value", S), ("reason", S), ("channel", S),
+        ("suppressed_at", TS), ("lifted_at", TS)),
 }
 
 TRUTH_SCHEMAS: dict[str, pa.Schema] = {

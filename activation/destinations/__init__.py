@@ -10,6 +10,7 @@ from activation.destinations.base import (
     Record,
     RecordResult,
     RunInfo,
+    SentRecord,
 )
 from activation.destinations.config import (
     DESTINATION_TYPES,
@@ -31,6 +32,7 @@ __all__ = [
     "Record",
     "RecordResult",
     "RunInfo",
+    "SentRecord",
     "build_destination",
     "load_destination_configs",
     "load_frequency_caps",

@@ -12,7 +12,7 @@ import datetime as dt
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, NamedTuple
 
 from activation.destinations.normalise import NORMALISERS, hash_hex
 from activation.errors import ActivationError
@@ -56,14 +56,30 @@ class RunInfo:
     campaign_id: str
 
 
-@dataclass(frozen=True)
-class RecordResult:
+class RecordResult(NamedTuple):
+    # A named tuple, not a dataclass: a million are made per large sync.
     external_id: str
     error: str | None = None
+    # The service's own id for what it did with the record (a BizId, a msgid, a session id):
+    # kept in the ledger so feedback can be pulled or matched later.
+    reference: str | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """One record a destination took, as `activate feedback pull` hands it back to it."""
+
+    one_id: str
+    campaign_id: str
+    # The member's address on the destination's channel (read from the warehouse at pull time,
+    # for services that are queried by it) and the service's reference from the ledger.
+    address: str | None
+    reference: str | None
+    sent_at: dt.datetime
 
 
 @dataclass(frozen=True)
@@ -215,9 +231,10 @@ class Destination(ABC):
     def close(self) -> None:
         """Release connections; called once at the end of a sync run."""
 
-    def pull_feedback(self, since: dt.datetime | None) -> Iterator[dict[str, Any]]:
-        """Statuses the service reports since a time, as feedback_events rows (landing contract:
-        campaign_id, one_id, event_type, occurred_at, and optionally order_id, revenue_amount)."""
+    def pull_feedback(self, sent: Sequence[SentRecord]) -> Iterator[dict[str, Any]]:
+        """What the service reports about records it took, as feedback_events rows (landing
+        contract: campaign_id, one_id, event_type, occurred_at, optionally order_id and
+        revenue_amount); one_id and campaign_id come from the SentRecord asked about."""
         raise ActivationError(f"Destination type {self.type_name} offers no status query to pull.")
 
     @classmethod

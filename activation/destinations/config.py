@@ -121,6 +121,20 @@ def load_frequency_caps(path: Path) -> list[FrequencyCap]:
     return caps
 
 
+def load_global_holdout_share(path: Path) -> float:
+    """The optional top-level `global_holdout_share`: the brand-wide control group's share,
+    contacted by no campaign (default 0: none)."""
+    value = _read_document(path).get("global_holdout_share", 0)
+
+    def fail(problem: str) -> typing.NoReturn:
+        raise ActivationError(f"{path}: global_holdout_share: {problem}")
+
+    share = _number(value, float, fail, "global_holdout_share")
+    if not 0 <= share < 1:
+        fail("must be at least 0 and below 1")
+    return share
+
+
 def _read_document(path: Path) -> dict:
     if not path.exists():
         raise ActivationError(f"No destinations file at {path} (set ONEDATA_DESTINATIONS).")

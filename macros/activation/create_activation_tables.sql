@@ -61,6 +61,7 @@
             idempotency_key " ~ dbt.type_string() ~ ",
             payload_fingerprint " ~ dbt.type_string() ~ ",
             error_message " ~ dbt.type_string() ~ ",
+            destination_reference " ~ dbt.type_string() ~ ",
             unit_cost " ~ dbt.type_numeric() ~ ",
             recorded_at " ~ dbt.type_timestamp() ~ "
         )",
@@ -83,7 +84,7 @@
         'campaign_assignments': [('variant', dbt.type_string()), ('holdout_scope', dbt.type_string())],
         'sync_ledger': [('channel', dbt.type_string()), ('sync_mode', dbt.type_string()),
                         ('audience_version', dbt.type_string()), ('variant', dbt.type_string()),
-                        ('unit_cost', dbt.type_numeric())],
+                        ('destination_reference', dbt.type_string()), ('unit_cost', dbt.type_numeric())],
     } %}
     {% for table_name, columns in added_columns.items() %}
         {% for column_name, column_type in columns %}

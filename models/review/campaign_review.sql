@@ -26,8 +26,10 @@ grouped as (
         count(case when is_clicked then 1 end) as clicked_count,
         count(case when is_reported_converted then 1 end) as reported_conversion_count,
         count(case when is_converted then 1 end) as converted_member_count,
+        count(case when is_participant then 1 end) as participant_count,
         cast(sum(order_count) as {{ dbt.type_bigint() }}) as order_count,
-        sum(gmv) as gmv
+        sum(gmv) as gmv,
+        sum(send_cost) as send_cost
     from campaign_member_outcomes
     group by campaign_id, assignment_group
 
@@ -46,10 +48,12 @@ final as (
         grouped.clicked_count,
         grouped.reported_conversion_count,
         grouped.converted_member_count,
+        grouped.participant_count,
         grouped.order_count,
         grouped.gmv,
         grouped.gmv / grouped.member_count as gmv_per_member,
         cast(grouped.converted_member_count as double) / grouped.member_count as conversion_rate,
+        grouped.send_cost,
         campaigns.attribution_window_days
     from grouped
     left join campaigns

@@ -1,6 +1,7 @@
-{#- One row per campaign and assigned person, treated or holdout, with what was sent, what the
-    destination reported, and the orders the person placed inside the attribution window. Orders
-    are counted the same way for both groups, so that the groups can be compared. -#}
+{#- One row per campaign and assigned person, treated (with their A/B variant) or holdout (with
+    its scope), with what was sent and what it cost, what the destination reported, and the orders
+    the person placed inside the attribution window. Orders are counted the same way for both
+    groups, so that the groups can be compared. -#}
 with
 
 campaign_assignments as (
@@ -38,9 +39,11 @@ sends_per_member as (
     select
         campaign_id,
         one_id,
-        count(*) as sent_count
+        count(case when operation in ('add', 'update') then 1 end) as sent_count,
+        -- Every acknowledged record is paid for, a remove included; refused records are not.
+        sum(unit_cost) as send_cost
     from campaign_sends
-    where is_sent and operation in ('add', 'update')
+    where is_sent
     group by campaign_id, one_id
 
 ),
@@ -85,13 +88,23 @@ final as (
         campaign_assignments.campaign_id,
         campaign_assignments.one_id,
         campaign_assignments.assignment_group,
+        campaign_assignments.variant,
+        campaign_assignments.holdout_scope,
         coalesce(window_orders.order_count, 0) as order_count,
         coalesce(window_orders.gmv, 0) as gmv,
+        coalesce(sends_per_member.send_cost, 0) as send_cost,
         coalesce(sends_per_member.sent_count, 0) > 0 as is_sent,
         coalesce(feedback_per_member.is_delivered, 0) = 1 as is_delivered,
         coalesce(feedback_per_member.is_clicked, 0) = 1 as is_clicked,
         coalesce(feedback_per_member.is_reported_converted, 0) = 1 as is_reported_converted,
         coalesce(window_orders.order_count, 0) > 0 as is_converted,
+        -- A participant took part: clicked, or converted by the destination's report or by an
+        -- order in the window (a holdout member can only do the last).
+        (
+            coalesce(feedback_per_member.is_clicked, 0) = 1
+            or coalesce(feedback_per_member.is_reported_converted, 0) = 1
+            or coalesce(window_orders.order_count, 0) > 0
+        ) as is_participant,
         campaign_assignments.assigned_at
     from campaign_assignments
     left join sends_per_member

@@ -50,7 +50,7 @@ final as (
         campaign_id as campaign_name,
         cast(null as {{ dbt.type_string() }}) as channel,
         audience_name,
-        0 as cost_amount,
+        cast(0 as decimal(18, 2)) as cost_amount,
         {{ var('onedata__attribution_window_days') }} as attribution_window_days,
         false as is_declared,
         started_at,

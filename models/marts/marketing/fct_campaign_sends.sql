@@ -1,16 +1,23 @@
-{#- One row per record operation activation sent (or tried to send) to a destination. -#}
+{#- One row per record operation activation sent (or tried to send) to a destination, with what
+    sending it cost. -#}
 select
     sync_run_id,
     campaign_id,
     one_id,
-    audience_name,
-    destination_name,
     idempotency_key,
     payload_fingerprint,
+    destination_reference,
+    audience_name,
+    audience_version,
+    destination_name,
+    channel,
+    sync_mode,
+    variant,
     operation,
     send_status,
     error_message,
     batch_number,
-    send_status = 'sent' as is_sent,
+    unit_cost,
+    is_sent,
     recorded_at
 from {{ ref('stg_activation__sync_ledger') }}

@@ -1,0 +1,164 @@
+"""Sync benchmark: an audience of N members to a loopback batch API, first sync and a re-sync
+after 1% of the audience changed; prints records per second, the re-sync / first ratio and the
+peak memory of each sync process.
+
+    .venv/bin/python bench/sync_speed.py [--members 1000000] [--batch-size 10000]
+
+Goals (issue 5): first sync >= 50,000 records/s; the re-sync takes <= 5% of the first one's
+time and sends only the diff; peak memory <= 1 GiB. The exit code is 1 when one is missed.
+Everything it writes stays under bench/.work/sync/. Wall times are whole `activate sync`
+processes (start-up and imports included); the sync's own time is printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import duckdb
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._common import ROOT, VENV_BIN, WORK, measure_child  # noqa: E402
+
+SECRET = "bench-secret-not-real"
+AUDIENCE = "bench_members"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--members", type=int, default=1_000_000)
+    parser.add_argument("--batch-size", type=int, default=10_000)
+    args = parser.parse_args()
+
+    work = WORK / "sync"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    database = work / "onedata.duckdb"
+    env = {
+        **os.environ,
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "ONEDATA_DUCKDB_PATH": str(database),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    print(f"setting up {args.members:,} members in {database.relative_to(ROOT)} ...", flush=True)
+    subprocess.run(
+        [str(VENV_BIN / "dbt"), "run-operation", "create_activation_tables", "--profiles-dir",
+         str(ROOT), "--project-dir", str(ROOT), "--target-path", str(work / "target"),
+         "--log-path", str(work / "logs")],
+        env=env, check=True, capture_output=True, cwd=ROOT,
+    )
+    with duckdb.connect(str(database)) as connection:
+        connection.execute("create schema if not exists segments")
+        connection.execute(_audience_sql(args.members, changed=False))
+
+    port_file = work / "port"
+    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "batch_api.py"), str(port_file), SECRET])
+    try:
+        while not port_file.exists() or not port_file.read_text():
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port_file.read_text()}"
+        destinations = work / "destinations.yml"
+        destinations.write_text(yaml.safe_dump({"destinations": {"bench_api": {
+            "type": "webhook", "channel": "sms", "fields": "generic", "url": f"{url}/batches",
+            "batch_size": args.batch_size, "holdout_share": 0.1,
+        }}}))
+        env.update({"ONEDATA_DESTINATIONS": str(destinations), "ACTIVATE__BENCH_API__SECRET": SECRET})
+
+        first = _sync(env, work / "first.json")
+        after_first = _stats(url)
+        with duckdb.connect(str(database)) as connection:
+            connection.execute(_audience_sql(args.members, changed=True))
+        second = _sync(env, work / "second.json")
+        after_second = _stats(url)
+    finally:
+        server.terminate()
+        server.wait()
+
+    sent_first, sent_second = first["summary"]["sent"], second["summary"]["sent"]
+    expected_diff = second["summary"]["added"] + second["summary"]["updated"] + second["summary"]["removed"]
+    first_rate = sent_first / first["seconds"]
+    ratio = second["seconds"] / first["seconds"]
+    peak = max(first["maxrss_mib"], second["maxrss_mib"])
+    rows = [
+        ("first sync", first, sent_first),
+        ("re-sync (1% changed)", second, sent_second),
+    ]
+    print(f"\n{'':<22} {'sent':>10} {'wall s':>8} {'sync s':>8} {'records/s':>11} {'peak MiB':>9}")
+    for label, result, sent in rows:
+        print(f"{label:<22} {sent:>10,} {result['seconds']:>8.2f} {result['summary']['seconds']:>8.2f} "
+              f"{sent / result['seconds']:>11,.0f} {result['maxrss_mib']:>9.0f}")
+    print(f"\nre-sync / first (wall): {ratio:.3f}  (goal <= 0.05)")
+    print(f"first sync rate (wall): {first_rate:,.0f} records/s  (goal >= 50,000)")
+    print(f"peak memory: {peak:,.0f} MiB  (goal <= 1,024)")
+    print(f"server: first {after_first}\n        after re-sync {after_second}")
+    checks = {
+        "rate": first_rate >= 50_000,
+        "ratio": ratio <= 0.05,
+        "memory": peak <= 1024,
+        "only the diff re-sent": after_second["records"] - after_first["records"] == expected_diff,
+        "nothing twice": after_second["duplicates"] == 0,
+        "first sync complete": after_first["distinct"].get("add") == sent_first,
+    }
+    for name, ok in checks.items():
+        print(f"  {'ok  ' if ok else 'MISS'} {name}")
+    return 0 if all(checks.values()) else 1
+
+
+def _audience_sql(members: int, *, changed: bool) -> str:
+    """The audience contract, N members; `changed`: 0.5% change level, 0.25% leave, 0.25% join."""
+    ids = f"range(0, {members})" if not changed else f"range({members // 400}, {members + members // 400})"
+    level = (
+        "case when i % 200 = 7 then 'platinum' else list_extract(['normal','silver','gold'], (1 + i % 3)::int) end"
+        if changed else "list_extract(['normal','silver','gold'], (1 + i % 3)::int)"
+    )
+    consents = ", ".join(
+        f"{value} as is_{channel}_consented"
+        for channel, value in (("sms", "i % 10 <> 3"), ("email", "true"), ("wecom", "true"),
+                               ("wechat", "true"), ("app_push", "true"), ("ad_platform", "false"))
+    )
+    return f"""
+        create or replace table segments.seg_{AUDIENCE} as
+        select
+            'od_' || lpad(i::varchar, 9, '0') as one_id,
+            '{AUDIENCE}' as audience_name,
+            '会员' || i::varchar as display_name,
+            '13' || lpad(i::varchar, 9, '0') as phone,
+            'member' || i::varchar || '@example.com' as email,
+            'union' || i::varchar as wechat_unionid,
+            'wx:open' || i::varchar as wechat_openid,
+            'device' || i::varchar as app_device_id,
+            {level} as member_level,
+            list_extract(['new','growth','mature','dormant'], (1 + i % 4)::int) as lifecycle_stage,
+            list_extract(['important_value','general_keep'], (1 + i % 2)::int) as rfm_group,
+            {consents},
+            date '2026-10-31' as as_of_date
+        from (select range as i from {ids})
+    """
+
+
+def _sync(env: dict, log_file: Path) -> dict:
+    cmd = [str(VENV_BIN / "activate"), "sync", AUDIENCE, "--to", "bench_api", "--json"]
+    result = measure_child(cmd, env=env, log_file=log_file)
+    if result["returncode"] != 0:
+        raise SystemExit(f"activate sync failed:\n{log_file.read_text()[-3000:]}")
+    text = log_file.read_text()
+    result["summary"] = json.loads(text[text.index("{"):])
+    return result
+
+
+def _stats(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/stats") as response:
+        return json.loads(response.read())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,230 @@
+{#- No ineligible member was ever sent. Every record the activation ledger says was sent (send_status
+    'sent', operation add or update) must have gone to a known member who, at the row's recorded_at,
+    had consent on the row's channel and no suppression on that channel or on all channels. On the
+    ad_platform channel that consent is PIPL's separate one (is_ad_platform_consented).
+
+    Consent is judged at the send, not now: the rule of dim_members' is_<channel>_consented (the
+    person's most recent consent event on the channel decides, a revocation winning a tie) applied
+    to the events recorded by then, so a member who revokes after a legitimate send does not fail
+    this test. Suppressions are resolved to people as dim_member_suppressions resolves them, over
+    their whole history (the mart keeps only those active as of one date). Returns each offending
+    send with why. -#}
+with
+
+ledger as (
+
+    select * from {{ source('activation', 'sync_ledger') }}
+
+),
+
+consent_events as (
+
+    select * from {{ ref('stg_marketing__consent_events') }}
+
+),
+
+source_records as (
+
+    select * from {{ ref('dim_source_records') }}
+
+),
+
+suppressions as (
+
+    select * from {{ ref('stg_marketing__suppressions') }}
+
+),
+
+identifiers as (
+
+    select * from {{ ref('dim_identifiers') }}
+
+),
+
+members as (
+
+    select * from {{ ref('dim_members') }}
+
+),
+
+sends as (
+
+    select distinct
+        sync_run_id,
+        campaign_id,
+        destination_name,
+        channel,
+        one_id,
+        operation,
+        batch_number,
+        recorded_at
+    from ledger
+    where send_status = 'sent' and operation in ('add', 'update')
+
+),
+
+person_consent_events as (
+
+    select
+        source_records.one_id,
+        consent_events.channel,
+        consent_events.is_granted,
+        consent_events.recorded_at
+    from consent_events
+    inner join source_records
+        on
+            consent_events.source_system = source_records.source_system
+            and consent_events.source_record_id = source_records.source_record_id
+
+),
+
+enforceable_suppressions as (
+
+    select * from suppressions
+    where rejection_reason is null
+
+),
+
+member_addresses as (
+
+    select
+        one_id,
+        'phone' as id_type,
+        phone as id_value
+    from members
+    where phone is not null
+
+    union all
+
+    select
+        one_id,
+        'email' as id_type,
+        email as id_value
+    from members
+    where email is not null
+
+    union all
+
+    select
+        one_id,
+        'wechat_unionid' as id_type,
+        wechat_unionid as id_value
+    from members
+    where wechat_unionid is not null
+
+),
+
+person_suppressions as (
+
+    select
+        members.one_id,
+        enforceable_suppressions.channel,
+        enforceable_suppressions.suppressed_at,
+        enforceable_suppressions.lifted_at
+    from enforceable_suppressions
+    inner join members
+        on
+            enforceable_suppressions.identifier_type = 'one_id'
+            and enforceable_suppressions.identifier_value = members.one_id
+
+    union
+
+    select
+        identifiers.one_id,
+        enforceable_suppressions.channel,
+        enforceable_suppressions.suppressed_at,
+        enforceable_suppressions.lifted_at
+    from enforceable_suppressions
+    inner join identifiers
+        on
+            enforceable_suppressions.identifier_type = identifiers.id_type
+            and enforceable_suppressions.identifier_value = identifiers.id_value
+    where identifiers.one_id is not null
+
+    union
+
+    select
+        member_addresses.one_id,
+        enforceable_suppressions.channel,
+        enforceable_suppressions.suppressed_at,
+        enforceable_suppressions.lifted_at
+    from enforceable_suppressions
+    inner join member_addresses
+        on
+            enforceable_suppressions.identifier_type = member_addresses.id_type
+            and enforceable_suppressions.identifier_value = member_addresses.id_value
+
+),
+
+-- One row per send: the last grant and revocation on its channel by then, and whether a
+-- suppression on its channel (or all) held then.
+send_facts as (
+
+    select
+        sends.sync_run_id,
+        sends.campaign_id,
+        sends.destination_name,
+        sends.channel,
+        sends.one_id,
+        sends.operation,
+        sends.batch_number,
+        sends.recorded_at,
+        max(case when person_consent_events.is_granted then person_consent_events.recorded_at end)
+            as last_granted_at,
+        max(case when not person_consent_events.is_granted then person_consent_events.recorded_at end)
+            as last_revoked_at,
+        max(case when person_suppressions.one_id is not null then 1 else 0 end) = 1 as is_suppressed
+    from sends
+    left join person_consent_events
+        on
+            sends.one_id = person_consent_events.one_id
+            and sends.channel = person_consent_events.channel
+            and sends.recorded_at >= person_consent_events.recorded_at
+    left join person_suppressions
+        on
+            sends.one_id = person_suppressions.one_id
+            and person_suppressions.channel in ('all', sends.channel)
+            and (person_suppressions.suppressed_at is null or sends.recorded_at >= person_suppressions.suppressed_at)
+            and (person_suppressions.lifted_at is null or sends.recorded_at < person_suppressions.lifted_at)
+    group by
+        sends.sync_run_id,
+        sends.campaign_id,
+        sends.destination_name,
+        sends.channel,
+        sends.one_id,
+        sends.operation,
+        sends.batch_number,
+        sends.recorded_at
+
+),
+
+judged as (
+
+    select
+        send_facts.sync_run_id,
+        send_facts.campaign_id,
+        send_facts.destination_name,
+        send_facts.channel,
+        send_facts.one_id,
+        send_facts.operation,
+        send_facts.batch_number,
+        send_facts.recorded_at,
+        case
+            when members.one_id is null then 'unknown_member'
+            when send_facts.channel is null then 'unknown_channel'
+            when send_facts.is_suppressed then 'suppressed'
+            when
+                (send_facts.last_granted_at is null or send_facts.last_revoked_at >= send_facts.last_granted_at)
+                and send_facts.channel = 'ad_platform'
+                then 'no_ad_platform_consent'
+            when send_facts.last_granted_at is null or send_facts.last_revoked_at >= send_facts.last_granted_at
+                then 'no_consent'
+        end as violation
+    from send_facts
+    left join members
+        on send_facts.one_id = members.one_id
+
+)
+
+select * from judged
+where violation is not null

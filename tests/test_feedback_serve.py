@@ -1,0 +1,440 @@
+"""`activate feedback serve`: real HTTP requests on 127.0.0.1 against the callback receiver.
+
+Signed callbacks are buffered and landed on flush, on --flush-every-events and at shutdown;
+unsigned, stale and malformed ones are refused with nothing kept; SMS delivery receipts
+(Alibaba Cloud SmsReport) are mapped to one_id through the ledger and the members mart, and
+no phone number reaches the landing zone or the log.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import duckdb
+import jinja2
+import pyarrow.parquet as pq
+import pytest
+import requests
+from click.testing import CliRunner
+
+from activation.cli import main
+from activation.feedback_server import SECRET_ENV, FeedbackServer
+from activation.settings import Settings
+from tests.conftest import PROJECT_DIR
+
+FEEDBACK_SECRET = "feedback-secret-not-real"
+PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+SMS_DESTINATION = "aliyun_sms"
+STAGING_MODEL = PROJECT_DIR / "models/staging/marketing/stg_marketing__feedback_events.sql"
+
+EVENT = {"campaign_id": "c1", "one_id": "p00001", "event_type": "clicked",
+         "occurred_at": "2026-10-01T08:00:00Z", "destination_name": "crm_webhook"}
+CONVERSION = {"campaign_id": "c1", "external_id": "p00002", "event_type": "converted",
+              "order_id": "o-9", "revenue_amount": 199.5,
+              "occurred_at": "2026-10-01T16:30:00+08:00", "destination_name": "crm_webhook"}
+
+
+# Warehouse helpers (also used by tests/test_feedback_pull.py) -----------------------------
+
+def write_members(warehouse, phones: dict[str, str | None]) -> None:
+    """A tiny marts.dim_members: one_id -> phone (the mart's phone is 11 digits)."""
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute("create schema if not exists marts")
+        connection.execute(
+            "create or replace table marts.dim_members (one_id varchar, phone varchar, email varchar, "
+            "wechat_unionid varchar, wechat_openid varchar, app_device_id varchar)"
+        )
+        connection.executemany(
+            "insert into marts.dim_members values (?, ?, ?, ?, ?, ?)",
+            [[one_id, phone, f"{one_id}@example.com", f"union-{one_id}", None, None]
+             for one_id, phone in phones.items()],
+        )
+
+
+def insert_ledger(warehouse, rows: list[dict]) -> None:
+    defaults = {"sync_run_id": "run-1", "audience_name": "test_audience", "channel": "sms",
+                "operation": "add", "send_status": "sent", "batch_number": 1,
+                "idempotency_key": "key-1", "payload_fingerprint": "fp",
+                "recorded_at": dt.datetime(2026, 10, 1, 1, 59)}
+    with duckdb.connect(str(warehouse.path)) as connection:
+        for row in rows:
+            row = {**defaults, **row}
+            connection.execute(
+                f"insert into activation.sync_ledger ({', '.join(row)}) "
+                f"values ({', '.join('?' for _ in row)})",
+                list(row.values()),
+            )
+
+
+# HTTP helpers -----------------------------------------------------------------------------
+
+def signed_headers(body: bytes, *, secret: str = FEEDBACK_SECRET, timestamp: int | None = None) -> dict:
+    timestamp = str(int(time.time()) if timestamp is None else timestamp)
+    signature = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Onedata-Timestamp": timestamp, "X-Onedata-Signature": f"sha256={signature}",
+            "Content-Type": "application/json"}
+
+
+def post(url: str, payload, *, raw: bytes | None = None, headers: dict | None = None, **signing):
+    body = raw if raw is not None else json.dumps(payload, ensure_ascii=False).encode()
+    return requests.post(url, data=body, headers=headers if headers is not None else signed_headers(body, **signing),
+                         timeout=10)
+
+
+def landed_rows(settings: Settings) -> list[dict]:
+    folder = settings.raw_dir / "feedback_events"
+    files = sorted(folder.glob("*.parquet")) if folder.exists() else []
+    return sorted((row for path in files for row in pq.read_table(path).to_pylist()),
+                  key=lambda row: (row["one_id"], row["event_type"]))
+
+
+def reject_rows(settings: Settings) -> list[dict]:
+    folder = settings.raw_dir.resolve().parent / "rejects" / "feedback_events"
+    rows = []
+    for path in sorted(folder.glob("*.csv")) if folder.exists() else []:
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows.extend(csv.DictReader(handle))
+    return rows
+
+
+def rejects_text(settings: Settings) -> str:
+    folder = settings.raw_dir.resolve().parent / "rejects" / "feedback_events"
+    return "".join(path.read_text(encoding="utf-8") for path in folder.glob("*.csv"))
+
+
+@pytest.fixture
+def start_server(settings):
+    servers = []
+
+    def start(**options) -> FeedbackServer:
+        options = {"port": 0, "flush_every_seconds": 60, "shutdown_wait_seconds": 0.2, **options}
+        server = FeedbackServer(settings, FEEDBACK_SECRET, **options).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        if not server._stopping.is_set():
+            server.stop()
+
+
+@pytest.fixture
+def server(start_server) -> FeedbackServer:
+    return start_server()
+
+
+# Events (POST /feedback) ------------------------------------------------------------------
+
+def test_signed_events_are_buffered_then_landed_and_bad_ones_kept_aside(server, settings):
+    bad = {**EVENT, "one_id": "p00003", "event_type": "teleported"}
+
+    answer = post(f"{server.url}/feedback", [EVENT, CONVERSION, bad, "not an object"])
+
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["accepted"], body["duplicates"], body["rejected"]) == (2, 0, 2)
+    assert [r["index"] for r in body["rejections"]] == [2, 3]
+    assert "teleported" in body["rejections"][0]["reason"]
+    assert landed_rows(settings) == []  # buffered until the flush
+
+    server.flush()
+
+    clicked, converted = landed_rows(settings)
+    assert (clicked["one_id"], clicked["event_type"]) == ("p00001", "clicked")
+    assert clicked["occurred_at"] == dt.datetime(2026, 10, 1, 8, 0)
+    assert clicked["feedback_event_id"].startswith("fb_")
+    assert (converted["one_id"], converted["order_id"], str(converted["revenue_amount"])) == ("p00002", "o-9", "199.50")
+    assert converted["occurred_at"] == dt.datetime(2026, 10, 1, 8, 30)  # +08:00 to UTC
+    rejects = reject_rows(settings)
+    assert [row["rejection_reason"] for row in rejects][1] == "not a JSON object"
+    assert "event_type 'teleported'" in rejects[0]["rejection_reason"]
+    assert (server.stats.received, server.stats.landed, server.stats.rejected) == (4, 2, 2)
+
+
+def test_a_single_event_object_is_accepted(server, settings):
+    answer = post(f"{server.url}/feedback", EVENT)
+    server.flush()
+
+    assert answer.status_code == 200 and answer.json()["accepted"] == 1
+    assert [row["one_id"] for row in landed_rows(settings)] == ["p00001"]
+
+
+@pytest.mark.parametrize(
+    ("case", "headers_for"),
+    [
+        ("no signature", lambda body: {"Content-Type": "application/json"}),
+        ("wrong secret", lambda body: signed_headers(body, secret="guessed")),
+        ("body changed after signing", lambda body: signed_headers(body.replace(b"p00001", b"p00009"))),
+        ("replayed timestamp", lambda body: signed_headers(body, timestamp=int(time.time()) - 301)),
+        ("timestamp from the future", lambda body: signed_headers(body, timestamp=int(time.time()) + 301)),
+    ],
+)
+def test_unsigned_tampered_and_replayed_callbacks_are_refused(server, settings, case, headers_for):
+    body = json.dumps(EVENT).encode()
+
+    answer = post(f"{server.url}/feedback", None, raw=body, headers=headers_for(body))
+    server.flush()
+
+    assert answer.status_code == 401, case
+    assert FEEDBACK_SECRET not in answer.text
+    assert landed_rows(settings) == [] and reject_rows(settings) == []
+    assert server.stats.unauthorised == 1 and server.stats.accepted == 0
+
+
+def test_a_timestamp_within_five_minutes_is_accepted(server):
+    answer = post(f"{server.url}/feedback", EVENT, timestamp=int(time.time()) - 290)
+
+    assert answer.status_code == 200 and answer.json()["accepted"] == 1
+
+
+def test_a_body_that_is_not_json_is_400_and_nothing_is_kept(server, settings):
+    answer = post(f"{server.url}/feedback", None, raw=b'{"campaign_id": "c1", ')
+    server.flush()
+
+    assert answer.status_code == 400 and "not JSON" in answer.json()["error"]
+    assert landed_rows(settings) == [] and reject_rows(settings) == []
+
+
+def test_unknown_paths_and_the_health_check(server):
+    assert post(f"{server.url}/elsewhere", EVENT).status_code == 404
+    assert post(f"{server.url}/feedback/sms_gateway/Bad-Name", [EVENT]).status_code == 404
+    assert requests.get(f"{server.url}/health", timeout=5).json() == {"status": "ok"}
+
+
+def test_the_same_event_across_flushes_and_restarts_counts_once_in_staging(start_server, settings):
+    first = start_server()
+    post(f"{first.url}/feedback", EVENT)
+    first.flush()
+    again = post(f"{first.url}/feedback", [EVENT, CONVERSION])
+    first.flush()
+    first.stop()
+    # A new process has forgotten what it landed: the event lands a second time ...
+    second = start_server()
+    post(f"{second.url}/feedback", [EVENT, {**EVENT, "event_type": "opened"}])
+    second.stop()
+
+    assert again.json()["duplicates"] == 1
+    rows = landed_rows(settings)
+    assert len(rows) == 4 and len({row["feedback_event_id"] for row in rows}) == 3
+    # ... and the staging model keeps it once, by its content-derived feedback_event_id.
+    assert staged_event_count(settings) == 3
+
+
+def staged_event_count(settings: Settings) -> int:
+    """Run stg_marketing__feedback_events' own SQL over the landed files."""
+    glob = settings.raw_dir / "feedback_events" / "*.parquet"
+    sql = jinja2.Template(STAGING_MODEL.read_text()).render(
+        source=lambda *_: f"read_parquet('{glob}')",
+        dbt=SimpleNamespace(type_string=lambda: "varchar", type_timestamp=lambda: "timestamp"),
+    )
+    return duckdb.sql(f"select count(*) from ({sql})").fetchall()[0][0]
+
+
+def test_flush_every_events_lands_without_waiting_for_the_timer(start_server, settings):
+    server = start_server(flush_every_events=2)
+
+    post(f"{server.url}/feedback", [EVENT, CONVERSION])
+
+    deadline = time.monotonic() + 10
+    while not landed_rows(settings) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(landed_rows(settings)) == 2
+
+
+def test_a_full_buffer_answers_503_so_the_sender_retries(start_server, settings):
+    server = start_server(max_buffered=1)
+
+    full = post(f"{server.url}/feedback", [EVENT, CONVERSION])
+    server.stop()
+
+    assert full.status_code == 503 and full.headers["Retry-After"]
+    assert landed_rows(settings) == []
+
+
+def test_stop_flushes_the_buffer_and_then_refuses(start_server, settings):
+    server = start_server()
+    post(f"{server.url}/feedback", [EVENT, CONVERSION])
+    url = server.url
+
+    stats = server.stop()
+
+    assert stats.landed == 2 and len(stats.landing_files) == 1
+    assert len(landed_rows(settings)) == 2
+    with pytest.raises(requests.ConnectionError):
+        post(f"{url}/feedback", EVENT)
+
+
+def test_a_failed_write_keeps_the_events_for_the_next_flush(server, settings, monkeypatch):
+    from activation import feedback_server
+
+    post(f"{server.url}/feedback", [EVENT, {**EVENT, "event_type": "nope"}])
+    real_writer = feedback_server.write_landing_file
+
+    def disk_full(*args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(feedback_server, "write_landing_file", disk_full)
+    with pytest.raises(OSError):
+        server.flush()
+    assert landed_rows(settings) == [] and reject_rows(settings) == []
+    monkeypatch.setattr(feedback_server, "write_landing_file", real_writer)
+    server.flush()
+
+    assert [row["one_id"] for row in landed_rows(settings)] == ["p00001"]
+    assert len(reject_rows(settings)) == 1
+
+
+# SMS delivery receipts (POST /feedback/sms_gateway/<destination>) ---------------------------
+
+def sms_report(phone: str, biz_id: str, *, success: bool = True, report_time="2026-10-01 10:00:05", **extra):
+    """One receipt in Alibaba Cloud's SmsReport shape."""
+    return {"phone_number": phone, "send_time": "2026-10-01 10:00:00", "report_time": report_time,
+            "success": success, "err_code": "DELIVERED" if success else "MOBILE_NOT_ON_SERVICE",
+            "err_msg": "用户接收成功" if success else "停机", "sms_size": "1", "biz_id": biz_id,
+            "out_id": extra.pop("out_id", ""), **extra}
+
+
+@pytest.fixture
+def sms_ledger(warehouse):
+    """Batch biz-A went to three members of campaign c-sms, batch biz-B to one; the ledger
+    lacks the reference of a third batch (key-9), known only by its idempotency key."""
+    write_members(warehouse, {"p00001": "13800000001", "p00002": "13800000002",
+                              "p00003": "13800000003", "p00004": "13800000004"})
+    insert_ledger(warehouse, [
+        *({"campaign_id": "c-sms", "destination_name": SMS_DESTINATION, "one_id": one_id,
+           "destination_reference": "biz-A"} for one_id in ("p00001", "p00002", "p00003")),
+        {"campaign_id": "c-sms", "destination_name": SMS_DESTINATION, "one_id": "p00004",
+         "destination_reference": "biz-B", "batch_number": 2, "idempotency_key": "key-2"},
+        {"campaign_id": "c-sms", "destination_name": SMS_DESTINATION, "one_id": "p00006",
+         "destination_reference": None, "batch_number": 3, "idempotency_key": "key-9"},
+        # The same reference at another destination must not be matched.
+        {"campaign_id": "c-other", "destination_name": "other_sms", "one_id": "p00005",
+         "destination_reference": "biz-C"},
+    ])
+    return warehouse
+
+
+def test_sms_receipts_are_mapped_to_one_id_and_no_phone_is_kept(server, settings, sms_ledger, caplog):
+    caplog.set_level(logging.DEBUG)
+    reports = [
+        sms_report("+86 138 0000 0002", "biz-A"),                   # normalised like the mart
+        sms_report("13800000003", "biz-A", success=False),
+        sms_report("1380000****", "biz-B"),                         # masked, but a batch of one
+        sms_report("13800000006", "biz-X", out_id="key-9"),         # found by its out_id
+        sms_report("13999999999", "biz-A"),                         # not a recipient of biz-A
+        sms_report("13800000005", "biz-C"),                         # another destination's batch
+        sms_report("13800000001", "", report_time="2026-10-01 10:00:09"),  # no biz_id at all
+    ]
+
+    answer = post(f"{server.url}/feedback/sms_gateway/{SMS_DESTINATION}", reports)
+    server.flush()
+
+    assert answer.status_code == 200
+    assert answer.json() == {"code": 0, "msg": "接收成功", "accepted": 6, "rejected": 1}
+    landed = landed_rows(settings)
+    assert [(row["one_id"], row["event_type"], row["campaign_id"]) for row in landed] == [
+        ("p00002", "delivered", "c-sms"), ("p00003", "failed", "c-sms"), ("p00004", "delivered", "c-sms"),
+        ("p00006", "delivered", "c-sms")]
+    assert {row["destination_name"] for row in landed} == {SMS_DESTINATION}
+    assert landed[0]["occurred_at"] == dt.datetime(2026, 10, 1, 2, 0, 5)  # Beijing time to UTC
+
+    rejects = reject_rows(settings)
+    reasons = sorted(row["rejection_reason"] for row in rejects)
+    assert reasons[0] == "biz_id is empty"
+    assert "no ledger row of aliyun_sms has destination_reference biz-C" in reasons[1]
+    assert "phone matches no recipient of batch biz-A" in reasons[2]
+    assert {row["phone_number"] for row in rejects} == {"139****9999", "138****0005", "138****0001"}
+    assert all(row["err_code"] for row in rejects)
+    # No phone number anywhere: not in the landing zone, the rejects or the log.
+    assert not PHONE.search(json.dumps(landed, default=str))
+    assert not PHONE.search(rejects_text(settings))
+    assert not PHONE.search(caplog.text) and FEEDBACK_SECRET not in caplog.text
+    assert (server.stats.received, server.stats.landed, server.stats.rejected) == (7, 4, 3)
+
+
+def test_a_receipt_pushed_twice_lands_once(server, settings, sms_ledger):
+    url = f"{server.url}/feedback/sms_gateway/{SMS_DESTINATION}"
+
+    post(url, [sms_report("13800000002", "biz-A")])
+    server.flush()
+    post(url, [sms_report("13800000002", "biz-A")])  # Alibaba Cloud re-pushes on a timeout
+    server.flush()
+
+    assert len(landed_rows(settings)) == 1
+    assert server.stats.duplicates == 1
+
+
+def test_receipts_wait_while_the_warehouse_is_busy(server, settings, sms_ledger):
+    url = f"{server.url}/feedback/sms_gateway/{SMS_DESTINATION}"
+    post(url, [sms_report("13800000002", "biz-A")])
+
+    # A sync holds the warehouse for writing: the receipt cannot be mapped yet, and waits.
+    with duckdb.connect(str(settings.duckdb_path)):
+        server.flush()
+        assert landed_rows(settings) == [] and reject_rows(settings) == []
+    server.flush()
+
+    assert [row["one_id"] for row in landed_rows(settings)] == ["p00002"]
+
+
+def test_receipts_still_unmapped_at_shutdown_are_kept_aside_masked(server, settings, sms_ledger):
+    post(f"{server.url}/feedback/sms_gateway/{SMS_DESTINATION}", [sms_report("13800000002", "biz-A")])
+
+    with duckdb.connect(str(settings.duckdb_path)):
+        stats = server.stop()
+
+    (reject,) = reject_rows(settings)
+    assert "warehouse busy at shutdown" in reject["rejection_reason"]
+    assert reject["phone_number"] == "138****0002" and reject["biz_id"] == "biz-A"
+    assert stats.rejected == 1 and stats.unwritten == 0
+
+
+# The command ------------------------------------------------------------------------------
+
+def test_serve_refuses_to_start_without_the_secret(settings, monkeypatch):
+    monkeypatch.delenv(SECRET_ENV, raising=False)
+
+    result = CliRunner().invoke(
+        main, ["--raw-dir", str(settings.raw_dir), "feedback", "serve", "--port", "0"])
+
+    assert result.exit_code == 1
+    assert SECRET_ENV in result.output
+
+
+def test_serve_as_a_subprocess_flushes_on_sigterm(cli_env, settings):
+    env = {**os.environ, **cli_env, SECRET_ENV: FEEDBACK_SECRET}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "activation", "feedback", "serve", "--port", "0",
+         "--flush-every-seconds", "60"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        listening = ""
+        while "Listening on" not in listening and process.poll() is None:
+            listening = process.stderr.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", listening).group()
+        answer = post(f"{url}/feedback", [EVENT, CONVERSION])
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert answer.status_code == 200
+    assert process.returncode == 0, stderr
+    assert stdout.startswith("received 2  landed 2  duplicates 0  rejected 0  unauthorised 0")
+    assert len(landed_rows(settings)) == 2
+    assert FEEDBACK_SECRET not in stdout + stderr + listening
