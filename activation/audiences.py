@@ -140,9 +140,17 @@ def plan_audiences(settings: Settings, audiences_dir=None) -> list[AudiencePlan]
         ).fetchone()[0]
         if not has_profiles:
             raise ActivationError("No tags.member_profiles in the warehouse: run dbt build first.")
+        # The audience SQL leaves out members suppressed on every channel; so does the plan.
+        suppressed = (
+            " and one_id not in (select one_id from marts.dim_member_suppressions where channel = 'all')"
+            if warehouse.relation_exists(connection, "marts.dim_member_suppressions")
+            else ""
+        )
         plans = []
         for spec in specs:
-            planned = f"select one_id from {TAGS_SCHEMA}.member_profiles where {spec.condition}"
+            planned = (
+                f"select one_id from {TAGS_SCHEMA}.member_profiles where ({spec.condition}){suppressed}"
+            )
             previous = (f"select one_id from {built[spec.name].table}" if spec.name in built
                         else "select cast(null as varchar) as one_id where false")
             try:

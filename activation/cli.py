@@ -499,6 +499,76 @@ def _echo_landing(result) -> None:
             click.echo(f"    {count:>6,} x {reason}")
 
 
+def _journeys_dir_option(command):
+    # No default here: activation.journeys supplies it, imported only when a journey command runs.
+    return click.option("--journeys-dir", envvar="ONEDATA_JOURNEYS_DIR", show_envvar=True,
+                        type=click.Path(path_type=Path, file_okay=False),
+                        help="Where the journey YAML files are.  [default: journeys/]")(command)
+
+
+def _catch_up_option(command):
+    return click.option("--catch-up-days", default=3, show_default=True, type=click.IntRange(min=0),
+                        help="Also reach members up to this many days past a step's day (missed runs).")(command)
+
+
+@main.group()
+def journey() -> None:
+    """Touch points timed from registration (journeys/*.yml), e.g. day 2, 3, 7 and 30, each A/B tested."""
+
+
+@journey.command("list")
+@_journeys_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the journeys as JSON.")
+def journey_list(journeys_dir: Path | None, as_json: bool) -> None:
+    """Every journey and its steps; exit 1 when a journey file does not validate."""
+    from activation.journeys import list_journeys, listing_text
+
+    listing = list_journeys(journeys_dir)
+    if as_json:
+        click.echo(json.dumps({"journeys": [j.as_dict() for j in listing.journeys],
+                               "problems": listing.problems}, indent=2, ensure_ascii=False))
+    else:
+        click.echo(listing_text(listing))
+    if listing.problems:
+        click.get_current_context().exit(EXIT_FAILED)
+
+
+@journey.command("run")
+@click.argument("name", metavar="JOURNEY")
+@_journeys_dir_option
+@_catch_up_option
+@click.option("--dry-run", is_flag=True, help="Plan and count every step; send nothing, write no state.")
+@click.option("--json", "as_json", is_flag=True, help="Print the per-step summaries as JSON.")
+@click.pass_obj
+def journey_run(settings: Settings, name: str, journeys_dir: Path | None, catch_up_days: int, dry_run: bool,
+                as_json: bool) -> None:
+    """Run every step of JOURNEY as an append-mode sync; safe to rerun (nobody gets a step twice).
+
+    Exit code 1 when a step failed (later steps did not run), 3 when records were rejected."""
+    from activation.journeys import run_journey, run_text
+
+    run = run_journey(settings, name, journeys_dir=journeys_dir, catch_up_days=catch_up_days, dry_run=dry_run)
+    click.echo(json.dumps(run.as_dict(), indent=2) if as_json else run_text(run))
+    if run.failed_step:
+        click.get_current_context().exit(EXIT_FAILED)
+    if run.rejected:
+        click.get_current_context().exit(EXIT_REJECTED)
+
+
+@journey.command("plan")
+@click.argument("name", metavar="JOURNEY")
+@_journeys_dir_option
+@_catch_up_option
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.pass_obj
+def journey_plan(settings: Settings, name: str, journeys_dir: Path | None, catch_up_days: int, as_json: bool) -> None:
+    """Per step of JOURNEY: who a run would send now; sends and writes nothing."""
+    from activation.journeys import plan_journey, plan_text
+
+    plan = plan_journey(settings, name, journeys_dir=journeys_dir, catch_up_days=catch_up_days)
+    click.echo(json.dumps(plan.as_dict(), indent=2) if as_json else plan_text(plan))
+
+
 @main.command("demo-data")
 @click.option("--people", default=10_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=7, show_default=True, type=int)

@@ -22,7 +22,6 @@ import duckdb
 from activation import warehouse
 from activation.destinations import SentRecord, build_destination, load_destination_configs
 from activation.destinations.base import CHANNEL_ADDRESS_FIELDS, Destination
-from activation.destinations.config import destination_type
 from activation.errors import ActivationError
 from activation.feedback import FeedbackLoadResult, land_rows
 from activation.settings import ACTIVATION_SCHEMA, Settings
@@ -72,7 +71,7 @@ def _pullable_destination(settings: Settings, destination_name: str) -> Destinat
             f"Unknown destination {destination_name!r} in {settings.destinations_file}. "
             f"Configured: {', '.join(configs) or 'none'}."
         )
-    if not destination_type(config.type).supports_feedback_pull:
+    if not build_destination(config).supports_feedback_pull:
         raise ActivationError(
             f"Destination {destination_name} (type {config.type}) offers no status query to pull "
             "feedback from: have it call `activate feedback serve`, or land its reports with "

@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import duckdb
 
@@ -20,6 +21,7 @@ SYNC_RUNS = f"{ACTIVATION_SCHEMA}.sync_runs"
 SYNC_STATE = f"{ACTIVATION_SCHEMA}.sync_state"
 CAMPAIGN_ASSIGNMENTS = f"{ACTIVATION_SCHEMA}.campaign_assignments"
 SYNC_LEDGER = f"{ACTIVATION_SCHEMA}.sync_ledger"
+SYNC_PENDING_BATCHES = f"{ACTIVATION_SCHEMA}.sync_pending_batches"
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,7 @@ class RunCounts:
     capped: int = 0
 
 
-@dataclass(frozen=True)
-class LedgerRow:
+class LedgerRow(NamedTuple):
     """What happened to one record of a batch; error is None when the destination took it."""
 
     one_id: str
@@ -107,6 +108,65 @@ def finish_run(
     )
 
 
+@dataclass(frozen=True)
+class PendingBatch:
+    """A batch about to leave: recorded before it is sent, settled when it is answered."""
+
+    operation: str
+    idempotency_key: str
+    one_ids: Sequence[str]
+
+
+def record_pending(connection: duckdb.DuckDBPyConnection, run: RunInfo, batch: PendingBatch) -> None:
+    """One row per batch: a run killed before the answer is recorded lets the next run resend
+    the same members under the same key. Written inside the caller's transaction."""
+    # A batch resent under its key replaces its earlier pending row.
+    connection.execute(
+        f"delete from {SYNC_PENDING_BATCHES} where idempotency_key = ? and destination_name = ?",
+        [batch.idempotency_key, run.destination_name],
+    )
+    connection.execute(
+        f"""
+        insert into {SYNC_PENDING_BATCHES} (
+            audience_name, destination_name, campaign_id, operation, idempotency_key, one_ids,
+            sync_run_id, recorded_at
+        ) values (?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+        [
+            run.audience_name, run.destination_name, run.campaign_id, batch.operation,
+            batch.idempotency_key, ",".join(batch.one_ids), run.run_id, utc_now(),
+        ],
+    )
+
+
+def abandon_running_runs(connection: duckdb.DuckDBPyConnection, run: RunInfo) -> None:
+    connection.execute(
+        f"""
+        update {SYNC_RUNS} set run_status = 'abandoned', finished_at = ?
+        where run_status = 'running' and audience_name = ? and destination_name = ?
+        """,
+        [utc_now(), run.audience_name, run.destination_name],
+    )
+
+
+def resolve_stale_pending(connection: duckdb.DuckDBPyConnection, run: RunInfo) -> list[str]:
+    """After a completed run: batches left pending by earlier runs whose members this run did
+    not send (they left the audience meanwhile) have an unknown outcome; forget them and return
+    their keys for the run's log."""
+    keys = [
+        key
+        for (key,) in connection.execute(
+            f"""
+            delete from {SYNC_PENDING_BATCHES}
+            where audience_name = ? and destination_name = ? and campaign_id = ?
+            returning idempotency_key
+            """,
+            [run.audience_name, run.destination_name, run.campaign_id],
+        ).fetchall()
+    ]
+    return keys
+
+
 def commit_batch(
     connection: duckdb.DuckDBPyConnection,
     run: RunInfo,
@@ -120,16 +180,25 @@ def commit_batch(
     audience_version: str,
     unit_cost: float,
 ) -> None:
-    """Record an acknowledged batch: a ledger row for every record, sync_state for those taken.
+    """Record an answered batch in one transaction: a ledger row for every record, sync_state
+    for those taken, and the batch no longer pending.
 
     A rejected record leaves sync_state as it was, so the next run sends it again.
     """
     recorded_at = utc_now()
-    accepted = [row for row in rows if row.error is None]
+    accepted = [row.one_id for row in rows if row.error is None]
     with transaction(connection):
+        connection.execute(
+            f"""
+            delete from {SYNC_PENDING_BATCHES}
+            where idempotency_key = ? and audience_name = ? and destination_name = ?
+                and campaign_id = ?
+            """,
+            [idempotency_key, run.audience_name, run.destination_name, run.campaign_id],
+        )
         # An added record is not held yet, except in append mode where adds are per campaign.
         if operation != "add" or sync_mode == "append":
-            _delete_state(connection, run, [row.one_id for row in accepted])
+            _delete_state(connection, run, accepted)
         if operation != "remove" and accepted:
             # Lists bound as parameters and unnested: one statement per batch, no per-row calls.
             connection.execute(
@@ -141,40 +210,62 @@ def commit_batch(
                 select ?, ?, unnest(?::varchar[]), unnest(?::varchar[]), ?, ?
                 """,
                 [
-                    run.audience_name, run.destination_name,
-                    [row.one_id for row in accepted],
-                    [row.payload_fingerprint for row in accepted],
+                    run.audience_name, run.destination_name, accepted,
+                    [row.payload_fingerprint for row in rows if row.error is None],
                     run.run_id, recorded_at,
                 ],
             )
         if rows:
-            connection.execute(
-                f"""
-                insert into {SYNC_LEDGER} (
-                    sync_run_id, campaign_id, audience_name, destination_name, channel, sync_mode,
-                    audience_version, operation, batch_number, idempotency_key, recorded_at,
-                    variant, one_id, payload_fingerprint, error_message, destination_reference,
-                    send_status, unit_cost
-                )
-                select ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
-                    unnest(?::varchar[]), unnest(?::varchar[]), unnest(?::varchar[]),
-                    unnest(?::varchar[]), unnest(?::varchar[]), unnest(?::varchar[]),
-                    unnest(?::double[])
-                """,
-                [
-                    run.run_id, run.campaign_id, run.audience_name, run.destination_name, channel,
-                    sync_mode, audience_version, operation, batch_number, idempotency_key,
-                    recorded_at,
-                    [row.variant for row in rows],
-                    [row.one_id for row in rows],
-                    [row.payload_fingerprint for row in rows],
-                    [row.error for row in rows],
-                    [row.reference for row in rows],
-                    ["sent" if row.error is None else "rejected" for row in rows],
-                    # Only what was sent costs; a refused record is free.
-                    [unit_cost if row.error is None else 0.0 for row in rows],
-                ],
+            _insert_ledger(
+                connection, run, rows, operation=operation, batch_number=batch_number,
+                idempotency_key=idempotency_key, channel=channel, sync_mode=sync_mode,
+                audience_version=audience_version, unit_cost=unit_cost, recorded_at=recorded_at,
             )
+
+
+def _insert_ledger(connection, run: RunInfo, rows: Sequence[LedgerRow], **batch) -> None:
+    """Columns that vary by record are bound as lists and unnested; the others once. In the
+    common batch (everything taken, one variant) only one_id and the fingerprint vary."""
+    per_record = {
+        "variant": [row.variant for row in rows],
+        "error_message": [row.error for row in rows],
+        "destination_reference": [row.reference for row in rows],
+        "send_status": ["sent" if row.error is None else "rejected" for row in rows],
+        # Only what was sent costs; a refused record is free.
+        "unit_cost": [batch["unit_cost"] if row.error is None else 0.0 for row in rows],
+    }
+    columns = {
+        "sync_run_id": run.run_id, "campaign_id": run.campaign_id,
+        "audience_name": run.audience_name, "destination_name": run.destination_name,
+        "channel": batch["channel"], "sync_mode": batch["sync_mode"],
+        "audience_version": batch["audience_version"], "operation": batch["operation"],
+        "batch_number": batch["batch_number"], "idempotency_key": batch["idempotency_key"],
+        "recorded_at": batch["recorded_at"],
+    }
+    expressions, parameters = [], []
+    for name, value in columns.items():
+        expressions.append("?")
+        parameters.append(value)
+    for name, values in per_record.items():
+        if len(set(values)) == 1:
+            columns[name] = values[0]
+            expressions.append("?")
+            parameters.append(values[0])
+        else:
+            columns[name] = values
+            expressions.append(f"unnest(?::{'double' if name == 'unit_cost' else 'varchar'}[])")
+            parameters.append(values)
+    for name, values in (
+        ("one_id", [row.one_id for row in rows]),
+        ("payload_fingerprint", [row.payload_fingerprint for row in rows]),
+    ):
+        columns[name] = values
+        expressions.append("unnest(?::varchar[])")
+        parameters.append(values)
+    connection.execute(
+        f"insert into {SYNC_LEDGER} ({', '.join(columns)}) select {', '.join(expressions)}",
+        parameters,
+    )
 
 
 def _delete_state(connection: duckdb.DuckDBPyConnection, run: RunInfo, one_ids: list[str]) -> None:

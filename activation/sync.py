@@ -9,12 +9,15 @@ contacted and what to send.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+import queue
 import secrets
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import duckdb
@@ -39,8 +42,7 @@ from activation.sync_plan import (
     PlanCounts,
     SyncRequest,
     build_plan,
-    operation_ranges,
-    read_batch,
+    send_query,
     record_new_assignments,
 )
 
@@ -163,7 +165,7 @@ def plan_audience(
             operation: [
                 one_id
                 for (one_id,) in connection.execute(
-                    "select one_id from _sync_diff where operation = ? order by send_order limit ?",
+                    "select one_id from _sync_diff where operation = ? order by one_id limit ?",
                     [operation, PLAN_SAMPLE_SIZE],
                 ).fetchall()
             ]
@@ -222,6 +224,10 @@ def sync_audience(
             suppression_reasons=dict(counts.ineligible),
         )
         with state.transaction(connection):
+            if not dry_run:
+                # The warehouse file lock means no other sync is running: a run still marked
+                # running was killed.
+                state.abandon_running_runs(connection, run)
             state.insert_run(
                 connection, run, is_dry_run=dry_run, status=summary.status,
                 counts=summary.run_counts(), started_at=state.utc_now(),
@@ -230,7 +236,7 @@ def sync_audience(
             if not dry_run:
                 record_new_assignments(connection, request, run.run_id)
         sender = _Sender(connection, destination, run, summary, dry_run, on_progress, version)
-        sender.send(sum(counts.operations.values()))
+        sender.send(request, sum(counts.operations.values()))
         summary.seconds = round(time.monotonic() - started, 3)
         return summary
 
@@ -279,24 +285,41 @@ class _Sender:
         # Most destinations take records as read; skip the per-record call when encode() would
         # return them unchanged.
         self.encodes = bool(destination.hashed_fields) or type(destination).encode is not Destination.encode
+        self.writer: _Writer | None = None
 
-    def send(self, total: int) -> None:
+    def send(self, request: SyncRequest, total: int) -> None:
+        """Pipeline: each batch is recorded as pending before it leaves; its answer is recorded
+        together with the next batch's pending row, in one transaction."""
         summary, destination = self.summary, self.destination
         started = time.monotonic()
         done = 0
         batch_size = destination.batch_size or max(total, 1)
-        fields = destination.payload_fields
+        # The diff streams from this connection (its temp tables) while each batch is committed
+        # through a second connection to the same database.
+        reader, self.connection = self.connection, self.connection.cursor()
         if not self.dry_run:
             destination.start_run(self.run)
+            self.writer = _Writer(self.connection.cursor())
         try:
-            for operation, first, last in operation_ranges(self.connection):
-                for start in range(first, last + 1, batch_size):
-                    rows = read_batch(self.connection, fields, start, min(start + batch_size - 1, last))
-                    self._send_batch(operation, rows, fields)
-                    done += len(rows)
-                    if self.on_progress:
-                        self.on_progress(Progress(done, total, time.monotonic() - started))
+            for batch in self._prepared_batches(send_query(reader, request), batch_size):
+                if batch.outgoing and not self.dry_run:
+                    # At most one answered batch is still being written while this one leaves,
+                    # and none for a service that cannot recognise a resent batch: a kill
+                    # resends at most what the destination can deduplicate.
+                    self.writer.wait_committed(batch.number - (2 if destination.deduplicates_resends else 1))
+                    # Durable before the batch leaves: a run killed from here on leaves the
+                    # batch pending, and the next run resends it under the same key.
+                    with state.transaction(self.connection):
+                        state.record_pending(self.connection, self.run, batch.pending)
+                self._record(batch, self._write(batch))
+                done += len(batch.rows)
+                if self.on_progress:
+                    self.on_progress(Progress(done, total, time.monotonic() - started))
+            if self.writer:
+                self.writer.close()
         except BaseException as error:
+            if self.writer:
+                self.writer.close(raise_error=False)
             self._finish("failed")
             if isinstance(error, DestinationError):
                 raise DestinationError(
@@ -306,11 +329,29 @@ class _Sender:
         finally:
             if not self.dry_run:
                 destination.close()
+            self.connection.close()
+            self.connection = reader
+        if not self.dry_run:
+            state.resolve_stale_pending(self.connection, self.run)
         self._finish("completed_with_rejections" if summary.rejected else "succeeded")
 
-    def _send_batch(self, operation: Operation, rows: Sequence[tuple], fields: tuple[str, ...]) -> None:
-        summary = self.summary
-        summary.batches += 1
+    def _prepared_batches(self, diff, batch_size: int) -> Iterator[_Batch]:
+        """Rows (operation, one_id, variant, fingerprint, pending_key, *fields) cut into batches
+        of one operation and one variant; a pending batch of an earlier run is kept whole."""
+        rows_of_batch: list[tuple] = []
+        while rows := diff.fetchmany(batch_size):
+            for row in rows:
+                if rows_of_batch and _starts_new_batch(row, rows_of_batch, batch_size):
+                    yield self._prepare(rows_of_batch)
+                    rows_of_batch = []
+                rows_of_batch.append(row)
+        if rows_of_batch:
+            yield self._prepare(rows_of_batch)
+
+    def _prepare(self, rows: list[tuple]) -> _Batch:
+        """Encode every record; those the destination cannot take are refused before sending."""
+        self.summary.batches += 1
+        operation, fields = rows[0][0], self.destination.payload_fields
         outgoing: list[tuple[tuple, Record]] = []
         refused: list[tuple[tuple, str]] = []
         for row in rows:
@@ -318,7 +359,7 @@ class _Sender:
             if operation == "remove":
                 # By our id, plus the address where known (hashed like any other payload).
                 removal = {"external_id": one_id}
-                address = {f: v for f, v in zip(fields, row[4:]) if v is not None}
+                address = {f: v for f, v in zip(fields, row[5:]) if v is not None}
                 if address:
                     encoded, reason = (
                         self.destination.encode({**removal, **address}) if self.encodes
@@ -327,7 +368,10 @@ class _Sender:
                     removal = removal if reason else encoded
                 outgoing.append((row, removal))
                 continue
-            record = {"external_id": one_id, **dict(zip(fields, row[4:]))}
+            record = {"external_id": one_id, **dict(zip(fields, row[5:]))}
+            if row[2] and row[2] != DEFAULT_VARIANT:
+                # A/B: the destination picks the variant's content (one variant per batch).
+                record["variant"] = row[2]
             reason = None
             if self.encodes:
                 record, reason = self.destination.encode(record)
@@ -335,33 +379,46 @@ class _Sender:
                 refused.append((row, reason))
             else:
                 outgoing.append((row, record))
-        key = _idempotency_key(self.run, operation, [(row[1], row[3]) for row, _ in outgoing])
-        results: dict[str, tuple[str | None, str | None]] = {}
-        if outgoing and not self.dry_run:
-            self.throttle.wait()
-            result = self.destination.write_batch([record for _, record in outgoing], operation, key)
-            results = {
-                outcome.external_id: (
-                    scrub_pii(outcome.error) if outcome.error else None,
-                    outcome.reference,
-                )
-                for outcome in result.results
-            }
+        # A batch an earlier run sent without recording the answer goes again under its key,
+        # so the destination can recognise it; any other batch gets a key from its content.
+        key = rows[0][4] or _idempotency_key(
+            self.run, operation, [(row[1], row[3]) for row, _ in outgoing]
+        )
+        return _Batch(operation, self.summary.batches, key, rows, outgoing, refused)
+
+    def _write(self, batch: _Batch) -> dict[str, tuple[str | None, str | None]]:
+        if not batch.outgoing or self.dry_run:
+            return {}
+        self.throttle.wait()
+        result = self.destination.write_batch(
+            [record for _, record in batch.outgoing], batch.operation, batch.key
+        )
+        return {
+            outcome.external_id: (scrub_pii(outcome.error) if outcome.error else None, outcome.reference)
+            for outcome in result.results
+        }
+
+    def _record(self, batch: _Batch, results: dict) -> None:
+        """Count the answer, and hand it to the writer thread: the ledger and state writes of
+        this batch overlap the sending of the next one."""
+        summary = self.summary
+        no_answer = (None, None)
         ledger = [
-            LedgerRow(row[1], row[2], row[3], *results.get(row[1], (None, None)))
-            for row, _ in outgoing
-        ] + [LedgerRow(row[1], row[2], row[3], reason, None) for row, reason in refused]
+            LedgerRow(row[1], row[2], row[3], *results.get(row[1], no_answer))
+            for row, _ in batch.outgoing
+        ] + [LedgerRow(row[1], row[2], row[3], reason, None) for row, reason in batch.refused]
         if not self.dry_run:
-            state.commit_batch(
-                self.connection, self.run, operation=operation, batch_number=summary.batches,
-                idempotency_key=key, rows=ledger, channel=self.destination.channel,
-                sync_mode=self.destination.mode, audience_version=self.audience_version,
+            self.writer.submit(batch.number, functools.partial(
+                state.commit_batch, run=self.run, operation=batch.operation,
+                batch_number=batch.number, idempotency_key=batch.key, rows=ledger,
+                channel=self.destination.channel, sync_mode=self.destination.mode,
+                audience_version=self.audience_version,
                 unit_cost=self.destination.config.cost_per_record,
-            )
+            ))
         rejected = [row.error for row in ledger if row.error]
         self.rejections.update(rejected)
         summary.rejected += len(rejected)
-        self.sent[operation] += len(ledger) - len(rejected)
+        self.sent[batch.operation] += len(ledger) - len(rejected)
         summary.added, summary.updated, summary.removed = (
             self.sent["add"], self.sent["update"], self.sent["remove"]
         )
@@ -370,6 +427,77 @@ class _Sender:
         self.summary.status = status
         self.summary.rejection_reasons = dict(self.rejections)
         state.finish_run(self.connection, self.run, status=status, counts=self.summary.run_counts())
+
+
+class _Writer:
+    """Commits answered batches in order on its own connection and thread, so the warehouse
+    writes of one batch overlap the network time of the next. A failed write stops the sync
+    at the next batch; the batches not yet committed stay pending and are resent by the rerun."""
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
+        self._connection = connection
+        self._work: queue.Queue = queue.Queue()
+        self._error: BaseException | None = None
+        self._committed = 0
+        self._progress = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="sync-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, batch_number: int, commit: Callable[..., None]) -> None:
+        self.raise_error()
+        self._work.put((batch_number, commit))
+
+    def wait_committed(self, batch_number: int) -> None:
+        """Until every batch up to this number is committed (or the writer failed)."""
+        with self._progress:
+            self._progress.wait_for(lambda: self._committed >= batch_number or self._error)
+        self.raise_error()
+
+    def raise_error(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def close(self, raise_error: bool = True) -> None:
+        self._work.put(None)
+        self._thread.join()
+        self._connection.close()
+        if raise_error:
+            self.raise_error()
+
+    def _run(self) -> None:
+        while (item := self._work.get()) is not None:
+            batch_number, commit = item
+            if self._error is None:
+                try:
+                    commit(self._connection)
+                except BaseException as error:  # handed to the sending thread
+                    self._error = error
+            with self._progress:
+                self._committed = batch_number
+                self._progress.notify_all()
+
+
+@dataclass
+class _Batch:
+    operation: Operation
+    number: int
+    key: str
+    rows: list[tuple]
+    outgoing: list[tuple[tuple, Record]]
+    refused: list[tuple[tuple, str]]
+
+    @property
+    def pending(self) -> state.PendingBatch:
+        return state.PendingBatch(self.operation, self.key, [row[1] for row, _ in self.outgoing])
+
+
+def _starts_new_batch(row: tuple, batch: list[tuple], batch_size: int) -> bool:
+    """Rows are (operation, one_id, variant, fingerprint, pending_key, *fields). A batch holds
+    one operation and one variant; a pending batch of an earlier run is resent whole, as it was."""
+    first = batch[0]
+    if (row[0], row[2], row[4]) != (first[0], first[2], first[4]):
+        return True
+    return first[4] is None and len(batch) >= batch_size
 
 
 def _destination(settings: Settings, name: str) -> Destination:

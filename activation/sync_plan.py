@@ -31,6 +31,7 @@ MEMBERS = "marts.dim_members"
 # The order operations are sent in: removals first, so a destination with a size cap never holds
 # stale members and new ones at once.
 OPERATION_ORDER = ("remove", "add", "update")
+PLATFORM_UTC_OFFSET = dt.timedelta(hours=8)
 
 
 @dataclass
@@ -79,31 +80,30 @@ def config_fingerprint(destination: Destination) -> str:
 
 
 def build_plan(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> PlanCounts:
-    """Create the temp tables _sync_candidates and _sync_diff; return the counts."""
+    """Create the temp tables _sync_members (every audience member and what happens to them)
+    and _sync_diff (the records to send); return the counts."""
+    _create_members(connection, request)
     counts = PlanCounts()
-    _create_candidates(connection, request)
-    counts.audience_size, distinct_ids, null_ids = connection.execute(
-        "select count(*), count(distinct one_id), count(*) - count(one_id) from _sync_candidates"
+    counts.audience_size, distinct_ids, null_ids, counts.new_assignments = connection.execute(
+        "select count(*), count(distinct one_id), count(*) - count(one_id), "
+        "count(case when is_new_assignment then 1 end) from _sync_members"
     ).fetchone()
     if null_ids or distinct_ids != counts.audience_size:
         raise ActivationError(
             f"{request.audience.table} breaks the audience contract: one_id must be unique and not null."
         )
-    for reason, count in connection.execute(
-        "select ineligible_reason, count(*) from _sync_candidates "
-        "where ineligible_reason is not null group by 1"
+    for outcome, reason, count in connection.execute(
+        "select outcome, ineligible_reason, count(*) from _sync_members group by all"
     ).fetchall():
-        counts.ineligible[reason] = count
-    _create_assigned(connection, request)
-    counts.new_assignments, counts.held_out = connection.execute(
-        f"select count(case when is_new_assignment then 1 end), "
-        f"count(case when assignment_group = '{HOLDOUT}' then 1 end) from _sync_assigned"
-    ).fetchone()
+        if outcome == "ineligible":
+            counts.ineligible[reason] = count
+        elif outcome == "held_out":
+            counts.held_out = count
+        elif outcome == "unchanged":
+            counts.unchanged = count
+        elif outcome == "capped":
+            counts.capped = count
     _create_diff(connection, request)
-    counts.unchanged, counts.capped = connection.execute(
-        "select count(case when outcome = 'unchanged' then 1 end), "
-        "count(case when outcome = 'capped' then 1 end) from _sync_outcomes"
-    ).fetchone()
     for operation, count in connection.execute(
         "select operation, count(*) from _sync_diff group by 1"
     ).fetchall():
@@ -111,9 +111,35 @@ def build_plan(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> P
     return counts
 
 
-def _create_candidates(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> None:
+def _held(request: SyncRequest) -> tuple[str, list]:
+    """What the destination holds now: (one_id, record_fingerprint), with its parameters."""
     destination = request.destination
-    fields = destination.payload_fields
+    if destination.mode == "append":
+        # Appended messages are never updated or removed; what was sent for this campaign on
+        # this destination is not sent again, whatever the audience does afterwards.
+        return (
+            f"""
+            select one_id, any_value(payload_fingerprint) as record_fingerprint
+            from {state.SYNC_LEDGER}
+            where campaign_id = ? and destination_name = ?
+                and operation = 'add' and send_status = 'sent'
+            group by one_id
+            """,
+            [request.campaign_id, destination.name],
+        )
+    return (
+        f"""
+        select one_id, record_fingerprint from {state.SYNC_STATE}
+        where audience_name = ? and destination_name = ?
+        """,
+        [request.audience.name, destination.name],
+    )
+
+
+def _create_members(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> None:
+    """One row per audience member: eligibility, assignment (recorded, else hashed now: a
+    re-sync hashes only newcomers), the fingerprint and the outcome, in one pass."""
+    destination = request.destination
     address_fields = CHANNEL_ADDRESS_FIELDS[destination.channel]
     has_address = " or ".join(f"nullif(trim(audience.{f}), '') is not null" for f in address_fields)
     consent = consent_column(destination.channel)
@@ -138,158 +164,108 @@ def _create_candidates(connection: duckdb.DuckDBPyConnection, request: SyncReque
     # Null and '' must differ in the fingerprint: chr(0) stands for null.
     fingerprint_input = ", ".join(
         [repr(config_fingerprint(destination))]
-        + [f"coalesce(cast(audience.{f} as varchar), chr(0))" for f in fields]
+        + [f"coalesce(cast(audience.{f} as varchar), chr(0))" for f in destination.payload_fields]
     )
     ad_platform_rule = (
         "when audience.is_ad_platform_consented is not true then 'no_ad_platform_consent'"
         if destination.is_ad_platform or destination.channel == "ad_platform"
         else ""
     )
+    group, variant, scope = request.assignment.sql_columns("candidates.one_id")
+    held_sql, held_parameters = _held(request)
+    recent = _recent_sends_sql(request)
     connection.execute(
         f"""
-        create or replace temp table _sync_candidates as
-        select
-            audience.one_id,
-            {", ".join(f"audience.{f}" for f in fields)},
-            case
-                when not ({has_address}) then 'no_address'
-                when audience.{consent} is not true then 'no_consent'
-                {ad_platform_rule}
-                when {suppressed} then 'suppressed'
-            end as ineligible_reason,
-            md5(concat_ws(chr(31), {fingerprint_input})) as record_fingerprint
-        from {request.audience.table} as audience
-        {suppression_join}
-        {registration_join}
-        {registration_filter}
-        """
-    )
-
-
-def _create_assigned(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> None:
-    """Eligible members with their group: the recorded one, else a new deterministic one."""
-    group, variant, scope = request.assignment.sql_columns("eligible.one_id")
-    connection.execute(
-        f"""
-        create or replace temp table _sync_assigned as
-        with eligible as (
-            select one_id from _sync_candidates where ineligible_reason is null
+        create or replace temp table _sync_members as
+        with candidates as (
+            select
+                audience.one_id,
+                case
+                    when not ({has_address}) then 'no_address'
+                    when audience.{consent} is not true then 'no_consent'
+                    {ad_platform_rule}
+                    when {suppressed} then 'suppressed'
+                end as ineligible_reason,
+                md5(concat_ws(chr(31), {fingerprint_input})) as record_fingerprint
+            from {request.audience.table} as audience
+            {suppression_join}
+            {registration_join}
+            {registration_filter}
         ),
         recorded as (
             select one_id, assignment_group, variant, holdout_scope
             from {state.CAMPAIGN_ASSIGNMENTS}
             where campaign_id = ?
+        ),
+        held as ({held_sql}),
+        recent as ({recent["sql"]}),
+        assigned as (
+            select
+                candidates.one_id,
+                candidates.ineligible_reason,
+                candidates.record_fingerprint,
+                held.record_fingerprint as held_fingerprint,
+                {recent["capped"]} as is_capped,
+                candidates.ineligible_reason is null and recorded.one_id is null as is_new_assignment,
+                case
+                    when candidates.ineligible_reason is not null then null
+                    when recorded.one_id is not null then recorded.assignment_group
+                    else {group}
+                end as assignment_group,
+                case
+                    when candidates.ineligible_reason is not null then null
+                    when recorded.one_id is not null then recorded.variant
+                    else {variant}
+                end as variant,
+                case
+                    when candidates.ineligible_reason is not null then null
+                    when recorded.one_id is not null then recorded.holdout_scope
+                    else {scope}
+                end as holdout_scope
+            from candidates
+            left join recorded on candidates.one_id = recorded.one_id
+            left join held on candidates.one_id = held.one_id
+            left join recent on candidates.one_id = recent.one_id
         )
         select
-            eligible.one_id,
-            recorded.one_id is null as is_new_assignment,
-            coalesce(recorded.assignment_group, {group}) as assignment_group,
-            case when recorded.one_id is null then {variant} else recorded.variant end as variant,
-            case when recorded.one_id is null then {scope} else recorded.holdout_scope end
-                as holdout_scope
-        from eligible
-        left join recorded on eligible.one_id = recorded.one_id
+            *,
+            case
+                when ineligible_reason is not null then 'ineligible'
+                when assignment_group = '{HOLDOUT}' then 'held_out'
+                when held_fingerprint is null and is_capped then 'capped'
+                when held_fingerprint is null then 'add'
+                when '{destination.mode}' = 'append' then 'unchanged'
+                when held_fingerprint = record_fingerprint then 'unchanged'
+                else 'update'
+            end as outcome
+        from assigned
         """,
-        [request.campaign_id],
+        [request.campaign_id, *held_parameters, *recent["parameters"]],
     )
 
 
 def _create_diff(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> None:
-    destination = request.destination
-    mode = destination.mode
-    if mode == "append":
-        # Appended messages are never updated or removed; what was sent for this campaign on
-        # this destination is not sent again, whatever the audience does afterwards.
-        held = f"""
-            select distinct one_id, payload_fingerprint as record_fingerprint
-            from {state.SYNC_LEDGER}
-            where campaign_id = ? and destination_name = ?
-                and operation = 'add' and send_status = 'sent'
-        """
-        held_parameters = [request.campaign_id, destination.name]
-    else:
-        held = f"""
-            select one_id, record_fingerprint from {state.SYNC_STATE}
-            where audience_name = ? and destination_name = ?
-        """
-        held_parameters = [request.audience.name, destination.name]
-    recent_sends = _recent_sends_sql(request)
-    connection.execute(
-        f"""
-        create or replace temp table _sync_outcomes as
-        with held as ({held}),
-        treated as (
-            select candidates.*, assigned.variant
-            from _sync_candidates as candidates
-            inner join _sync_assigned as assigned on candidates.one_id = assigned.one_id
-            where assigned.assignment_group = 'treated'
-        ),
-        recent as ({recent_sends["sql"]}),
-        compared as (
-            select
-                treated.*,
-                case
-                    when held.one_id is null then 'add'
-                    when '{mode}' = 'append' then 'unchanged'
-                    when held.record_fingerprint = treated.record_fingerprint then 'unchanged'
-                    else 'update'
-                end as change
-            from treated
-            left join held on treated.one_id = held.one_id
-        )
-        select
-            compared.*,
-            case
-                when compared.change = 'add' and {recent_sends["capped"]} then 'capped'
-                else compared.change
-            end as outcome
-        from compared
-        left join recent on compared.one_id = recent.one_id
-        """,
-        held_parameters + recent_sends["parameters"],
-    )
-    fields = ", ".join(destination.payload_fields)
-    removals = ""
-    if mode == "mirror":
-        # A removal carries the member's channel address where the members mart still has it:
-        # some services remove by address (a WeCom tag), not by our id.
-        address_fields = set(CHANNEL_ADDRESS_FIELDS[destination.channel])
-        members_known = relation_exists(connection, MEMBERS)
-        removal_fields = ", ".join(
-            f"members.{f}" if f in address_fields and members_known else f"null as {f}"
-            for f in destination.payload_fields
-        )
-        members_join = (
-            f"left join {MEMBERS} as members on held.one_id = members.one_id" if members_known else ""
-        )
+    removals, parameters = "", []
+    if request.destination.mode == "mirror":
+        held_sql, parameters = _held(request)
+        # Held but no longer treated and eligible (left the audience, withdrew consent, ...).
         removals = f"""
             union all
-            select 'remove' as operation, held.one_id, null as variant, held.record_fingerprint,
-                {removal_fields}
-            from ({held}) as held
-            {members_join}
-            where held.one_id not in (select one_id from _sync_outcomes)
+            select 'remove' as operation, held.one_id, null as variant, held.record_fingerprint
+            from ({held_sql}) as held
+            anti join (
+                select one_id from _sync_members where outcome in ('update', 'unchanged')
+            ) as kept on held.one_id = kept.one_id
         """
-    order = " ".join(f"when '{op}' then {rank}" for rank, op in enumerate(OPERATION_ORDER))
-    # Stored in send order, so reading a batch by send_order range skips the rest of the table.
     connection.execute(
         f"""
         create or replace temp table _sync_diff as
-        with diff as (
-            select outcome as operation, one_id, variant, record_fingerprint, {fields}
-            from _sync_outcomes
-            where outcome in ('add', 'update')
-            {removals}
-        ),
-        numbered as (
-            select
-                row_number() over (order by case operation {order} end, one_id) as send_order,
-                diff.*
-            from diff
-        )
-        select * from numbered order by send_order
+        select outcome as operation, one_id, variant, record_fingerprint
+        from _sync_members
+        where outcome in ('add', 'update')
+        {removals}
         """,
-        held_parameters if mode == "mirror" else [],
+        parameters,
     )
 
 
@@ -305,15 +281,18 @@ def _recent_sends_sql(request: SyncRequest) -> dict:
     platform_cap = request.destination.platform_frequency_cap
     if platform_cap:
         max_sends, period = platform_cap
+        # Platforms count months and days in their own time zone (China Standard Time).
+        local = request.now + PLATFORM_UTC_OFFSET
         if period == "calendar_month":
-            since = request.now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+            local_start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         elif period == "day":
-            since = request.now.replace(hour=0, minute=0, second=0, microsecond=0)
+            local_start = local.replace(hour=0, minute=0, second=0, microsecond=0)
         else:
             raise ActivationError(f"Unknown platform cap period {period!r}.")
+        since = local_start - PLATFORM_UTC_OFFSET
         windows.append((since, max_sends))
     if not windows:
-        return {"sql": "select null as one_id where false", "capped": "false", "parameters": []}
+        return {"sql": "select null::varchar as one_id where false", "capped": "false", "parameters": []}
     columns = ", ".join(
         f"count(case when recorded_at >= ? then 1 end) as sends_{number}"
         for number in range(len(windows))
@@ -342,31 +321,65 @@ def record_new_assignments(
             holdout_scope, sync_run_id, assigned_at
         )
         select ?, one_id, ?, ?, assignment_group, variant, holdout_scope, ?, ?
-        from _sync_assigned
+        from _sync_members
         where is_new_assignment
         """,
         [request.campaign_id, request.audience.name, request.destination.name, run_id, request.now],
     )
 
 
-def read_batch(
-    connection: duckdb.DuckDBPyConnection, fields: tuple[str, ...], first: int, last: int
-) -> list[tuple]:
-    """Rows send_order first..last of the diff: (operation, one_id, variant, fingerprint, *fields)."""
+def send_query(
+    connection: duckdb.DuckDBPyConnection, request: SyncRequest
+) -> duckdb.DuckDBPyConnection:
+    """The diff in send order (operation, variant, one_id) with each record's payload fields, as
+    a pending result to fetch in batches: (operation, one_id, variant, fingerprint,
+    pending_key, *fields).
+    A batch never mixes operations or variants: a service can send one content per call.
+
+    Payload fields are read from the audience only now, for the records sent. A removal carries
+    the member's channel address where the members mart still has it: some services remove by
+    address (a WeCom tag), not by our id."""
+    destination = request.destination
+    address_fields = set(CHANNEL_ADDRESS_FIELDS[destination.channel])
+    members_known = relation_exists(connection, MEMBERS)
+    columns = []
+    for f in destination.payload_fields:
+        if f in address_fields and members_known:
+            columns.append(f"case when diff.operation = 'remove' then members.{f} else audience.{f} end")
+        else:
+            columns.append(f"audience.{f}")
+    members_join = (
+        f"left join {MEMBERS} as members on diff.operation = 'remove' and diff.one_id = members.one_id"
+        if members_known
+        else ""
+    )
+    order = " ".join(f"when '{op}' then {rank}" for rank, op in enumerate(OPERATION_ORDER))
+    # Batches an earlier run sent but never recorded an answer for (killed, or the answer lost)
+    # go first, under their recorded key.
     return connection.execute(
         f"""
-        select operation, one_id, variant, record_fingerprint, {", ".join(fields)}
-        from _sync_diff
-        where send_order between ? and ?
-        order by send_order
+        with pending as (
+            select distinct
+                unnest(string_split(one_ids, ',')) as one_id,
+                operation,
+                idempotency_key
+            from {state.SYNC_PENDING_BATCHES}
+            where audience_name = ? and destination_name = ? and campaign_id = ?
+        )
+        select
+            diff.operation, diff.one_id, diff.variant, diff.record_fingerprint,
+            pending.idempotency_key as pending_key,
+            {", ".join(columns)}
+        from _sync_diff as diff
+        left join pending on diff.one_id = pending.one_id and diff.operation = pending.operation
+        left join {request.audience.table} as audience
+            on diff.operation <> 'remove' and diff.one_id = audience.one_id
+        {members_join}
+        order by
+            pending.idempotency_key nulls last,
+            case diff.operation {order} end,
+            diff.variant,
+            diff.one_id
         """,
-        [first, last],
-    ).fetchall()
-
-
-def operation_ranges(connection: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int]]:
-    """(operation, first send_order, last send_order), in send order."""
-    return connection.execute(
-        "select operation, min(send_order), max(send_order) from _sync_diff "
-        "group by operation order by min(send_order)"
-    ).fetchall()
+        [request.audience.name, destination.name, request.campaign_id],
+    )

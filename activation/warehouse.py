@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from activation.errors import ActivationError
 from activation.settings import ACTIVATION_SCHEMA, SEGMENTS_SCHEMA
 
 AUDIENCE_TABLE_PREFIX = "seg_"
+LOCK_WAIT_SECONDS = 5.0
 
 CONSENT_CHANNELS = ("sms", "email", "wecom", "wechat", "app_push", "ad_platform")
 
@@ -35,7 +37,9 @@ AUDIENCE_COLUMNS = (
     "as_of_date",
 )
 
-ACTIVATION_TABLES = ("sync_runs", "sync_state", "campaign_assignments", "sync_ledger")
+ACTIVATION_TABLES = (
+    "sync_runs", "sync_state", "campaign_assignments", "sync_ledger", "sync_pending_batches",
+)
 
 # Audience names end up in SQL identifiers, so only plain dbt model names are accepted.
 _AUDIENCE_NAME = re.compile(r"^[a-z0-9_]+$")
@@ -60,13 +64,20 @@ def connect(path: Path, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnectio
         raise ActivationError(
             f"No warehouse at {path}: run dbt build first (or set ONEDATA_DUCKDB_PATH)."
         )
-    try:
-        connection = duckdb.connect(str(path), read_only=read_only)
-    except duckdb.IOException as error:
-        raise ActivationError(
-            f"Cannot open the warehouse {path}: {error}. "
-            "Is another process (dbt, another sync) using it?"
-        ) from error
+    # DuckDB lets one process write a file at a time; a feedback receiver or a plan holds it
+    # only briefly, so wait a little before giving up.
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            connection = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as error:
+            if time.monotonic() >= deadline:
+                raise ActivationError(
+                    f"Cannot open the warehouse {path}: {error}. "
+                    "Is another process (dbt, another sync) using it?"
+                ) from error
+            time.sleep(0.2)
     try:
         yield connection
     finally:

@@ -172,7 +172,7 @@ def test_webhook_signs_the_exact_body_and_sends_the_contract(webhook, receiver):
     assert headers["Idempotency-Key"] == "key-1"
     assert headers["X-Onedata-Signature"].startswith("sha256=")
     assert batch == {
-        "batch_id": "run-1-0001",
+        "batch_id": "key-1",
         "idempotency_key": "key-1",
         "operation": "add",
         "audience": "test_audience",

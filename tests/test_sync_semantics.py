@@ -15,7 +15,7 @@ from activation.assignment import AssignmentPlan
 from activation.cli import main
 from activation.settings import Settings
 from activation.sync import SyncOptions, plan_audience, sync_audience
-from tests.conftest import AUDIENCE, CONSENT_CHANNELS, SECRET, make_member
+from tests.conftest import AUDIENCE, SECRET, make_member
 
 EVERYONE = range(1, 61)
 

@@ -45,7 +45,8 @@ PAYLOAD_FIELD_CHOICES = tuple(
 )
 
 Record = dict[str, Any]
-"""One record as sent: {"external_id": one_id, **payload fields}."""
+"""One record as sent: {"external_id": one_id, **payload fields}, plus "variant" when the
+campaign is A/B split (every record of a batch has the same variant)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,10 @@ class Destination(ABC):
     platform_frequency_cap: ClassVar[tuple[int, str] | None] = None
     # True when pull_feedback can query the service for delivery or conversion statuses.
     supports_feedback_pull: ClassVar[bool] = False
+    # True when a batch resent under the same idempotency key is not delivered twice (the
+    # service deduplicates on the key, or writing twice changes nothing). The sync then lets the
+    # warehouse write of one batch overlap the sending of the next; otherwise it waits.
+    deduplicates_resends: ClassVar[bool] = True
 
     def __init__(self, config: DestinationConfig) -> None:
         self.config = config

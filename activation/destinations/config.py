@@ -244,10 +244,32 @@ def _parse_options(options_class: type, entry: dict[str, Any], fail) -> Any:
             # Zero retries is a valid choice; zero batch size, rate or timeout is not.
             if value < 0 or (value == 0 and option.name != "max_retries"):
                 fail(f"`{option.name}` must be positive")
+        elif base is bool:
+            value = _boolean(value, fail, option.name)
+        elif typing.get_origin(base) in (dict, list) or base in (dict, list):
+            kind = typing.get_origin(base) or base
+            if not isinstance(value, kind):
+                fail(f"`{option.name}` must be a {'mapping' if kind is dict else 'list'}")
         else:
             value = base(value)
         values[option.name] = value
     return options_class(**values)
+
+
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _boolean(value: Any, fail, key: str) -> bool:
+    # A ${VAR:-false} reference arrives as the string "false", which bool() would call true.
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    fail(f"`{key}` must be true or false, got {value!r}")
 
 
 def _number(value: Any, kind: type, fail, key: str) -> int | float:

@@ -47,7 +47,8 @@ class RetryPolicy:
         )
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
-        if retry_after:
+        """The server's Retry-After when it gave one (0 = at once), else exponential backoff."""
+        if retry_after is not None:
             return min(retry_after, self.backoff_max_seconds)
         ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2**attempt)
         # Half fixed, half random: spreads retries of parallel clients without losing the backoff.
@@ -95,7 +96,7 @@ class HttpClient:
                     if wait is None:
                         return response
                     failure = f"HTTP {response.status_code}: {error_message(response)}"
-                    retry_after = wait
+                    retry_after = wait or None  # 0.0 from the hook: use the backoff
             if attempt + 1 < attempts:
                 time.sleep(self.policy.delay(attempt, retry_after))
         raise DestinationError(

@@ -27,7 +27,12 @@ def trimmed_lower(value: str) -> str | None:
 
 def cn_mobile_11_digits(value: str) -> str | None:
     """An 11-digit mainland mobile number without country code (Tencent Ads crowd packs)."""
-    digits = _NON_DIGITS.sub("", str(value))
+    text = str(value).strip()
+    if (text.startswith("+") and not text.startswith("+86")) or (
+        text.startswith("00") and not text.startswith("0086")
+    ):
+        return None  # another country's number, whatever its digits look like
+    digits = _NON_DIGITS.sub("", text)
     for prefix in ("0086", "86"):
         if len(digits) == 11 + len(prefix) and digits.startswith(prefix):
             digits = digits[len(prefix):]

@@ -108,6 +108,8 @@ DELIVERY_EVENTS = {2: "failed", 3: "delivered"}
 class SmsGatewayOptions:
     sign_name: str
     template_code: str
+    # A/B: variant -> template code; a variant not listed uses template_code.
+    variant_template_codes: dict | None = None
     endpoint: str = "https://dysmsapi.aliyuncs.com"
     region_id: str = "cn-hangzhou"
     # Template variable -> payload field, e.g. {name: display_name, level: member_level}.
@@ -127,6 +129,8 @@ class SmsGatewayDestination(Destination):
     secret_names = ("access_key_id", "access_key_secret")
     # A message once sent cannot be updated or taken back.
     supported_modes = ("append",)
+    # The service keeps no idempotency key: a resent batch is sent again.
+    deduplicates_resends = False
     max_batch_size = MAX_RECIPIENTS
     supports_feedback_pull = True
 
@@ -265,7 +269,9 @@ class SmsGatewayDestination(Destination):
         params = {
             "PhoneNumberJson": _compact(phones),
             "SignNameJson": _compact([self.options.sign_name] * len(phones)),
-            "TemplateCode": self.options.template_code,
+            "TemplateCode": (self.options.variant_template_codes or {}).get(
+                records[0].get("variant") if records else None, self.options.template_code
+            ),
             "OutId": out_id,
         }
         if self.template_params:

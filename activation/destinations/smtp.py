@@ -86,6 +86,8 @@ class SmtpDestination(Destination):
     Options = SmtpOptions
     secret_names = ("username", "password")
     supported_modes = ("append",)
+    # The service keeps no idempotency key: a resent batch is sent again.
+    deduplicates_resends = False
 
     def __init__(self, config) -> None:
         super().__init__(config)

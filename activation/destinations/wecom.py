@@ -132,6 +132,8 @@ class WecomDestination(Destination):
     max_batch_size = MAX_RECIPIENTS_PER_TASK
     platform_frequency_cap = (4, "calendar_month")
     supports_feedback_pull = True
+    # add_msg_template takes no request id: a resent group-send task is a second task.
+    deduplicates_resends = False
 
     def __init__(self, config) -> None:
         super().__init__(config)
@@ -139,6 +141,7 @@ class WecomDestination(Destination):
             # The cap and the feedback concern group messages: a tagging destination has neither.
             self.platform_frequency_cap = None
             self.supports_feedback_pull = False
+            self.deduplicates_resends = True  # tagging twice changes nothing
         self._http = HttpClient(
             self.name,
             RetryPolicy.from_options(self.options),

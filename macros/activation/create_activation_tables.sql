@@ -1,7 +1,9 @@
 {#
     The activation CLI records what it sends in these tables. dbt owns their DDL so that the
     campaign review can be built before the first sync, and so that there is one definition.
-    Called from on-run-start; every statement is idempotent.
+    Called from on-run-start; every statement is idempotent. sync_pending_batches holds the
+    batches sent whose answer is not recorded yet (one row per batch, its members comma-joined):
+    the next sync resends them under the same key.
 #}
 {% macro create_activation_tables() %}
     {% set activation_schema = var('onedata__activation_schema', 'activation') %}
@@ -63,6 +65,16 @@
             error_message " ~ dbt.type_string() ~ ",
             destination_reference " ~ dbt.type_string() ~ ",
             unit_cost " ~ dbt.type_numeric() ~ ",
+            recorded_at " ~ dbt.type_timestamp() ~ "
+        )",
+        "create table if not exists " ~ activation_schema ~ ".sync_pending_batches (
+            audience_name " ~ dbt.type_string() ~ ",
+            destination_name " ~ dbt.type_string() ~ ",
+            campaign_id " ~ dbt.type_string() ~ ",
+            operation " ~ dbt.type_string() ~ ",
+            idempotency_key " ~ dbt.type_string() ~ ",
+            one_ids " ~ dbt.type_string() ~ ",
+            sync_run_id " ~ dbt.type_string() ~ ",
             recorded_at " ~ dbt.type_timestamp() ~ "
         )",
     ] %}
