@@ -10,7 +10,6 @@ import datetime as dt
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import duckdb
 
@@ -35,14 +34,24 @@ class RunCounts:
     capped: int = 0
 
 
-class LedgerRow(NamedTuple):
-    """What happened to one record of a batch; error is None when the destination took it."""
+@dataclass(frozen=True)
+class LedgerBatch:
+    """What happened to the records of one batch, column by column (a million records make a
+    million objects otherwise). errors[i] is None when the destination took record i; errors
+    and references are None when it took them all and said nothing more."""
 
-    one_id: str
-    variant: str | None
-    payload_fingerprint: str
-    error: str | None
-    reference: str | None
+    one_ids: list[str]
+    variants: list[str | None]
+    fingerprints: list[str]
+    errors: list[str | None] | None = None
+    references: list[str | None] | None = None
+
+    def accepted(self) -> tuple[list[str], list[str]]:
+        """(one_ids, fingerprints) of the records taken."""
+        if self.errors is None:
+            return self.one_ids, self.fingerprints
+        kept = [i for i, error in enumerate(self.errors) if error is None]
+        return [self.one_ids[i] for i in kept], [self.fingerprints[i] for i in kept]
 
 
 def utc_now() -> dt.datetime:
@@ -174,7 +183,7 @@ def commit_batch(
     operation: Operation,
     batch_number: int,
     idempotency_key: str,
-    rows: Sequence[LedgerRow],
+    rows: LedgerBatch,
     channel: str,
     sync_mode: str,
     audience_version: str,
@@ -186,7 +195,7 @@ def commit_batch(
     A rejected record leaves sync_state as it was, so the next run sends it again.
     """
     recorded_at = utc_now()
-    accepted = [row.one_id for row in rows if row.error is None]
+    accepted, accepted_fingerprints = rows.accepted()
     with transaction(connection):
         connection.execute(
             f"""
@@ -210,12 +219,11 @@ def commit_batch(
                 select ?, ?, unnest(?::varchar[]), unnest(?::varchar[]), ?, ?
                 """,
                 [
-                    run.audience_name, run.destination_name, accepted,
-                    [row.payload_fingerprint for row in rows if row.error is None],
+                    run.audience_name, run.destination_name, accepted, accepted_fingerprints,
                     run.run_id, recorded_at,
                 ],
             )
-        if rows:
+        if rows.one_ids:
             _insert_ledger(
                 connection, run, rows, operation=operation, batch_number=batch_number,
                 idempotency_key=idempotency_key, channel=channel, sync_mode=sync_mode,
@@ -223,16 +231,17 @@ def commit_batch(
             )
 
 
-def _insert_ledger(connection, run: RunInfo, rows: Sequence[LedgerRow], **batch) -> None:
+def _insert_ledger(connection, run: RunInfo, rows: LedgerBatch, **batch) -> None:
     """Columns that vary by record are bound as lists and unnested; the others once. In the
     common batch (everything taken, one variant) only one_id and the fingerprint vary."""
+    errors = rows.errors or [None]
     per_record = {
-        "variant": [row.variant for row in rows],
-        "error_message": [row.error for row in rows],
-        "destination_reference": [row.reference for row in rows],
-        "send_status": ["sent" if row.error is None else "rejected" for row in rows],
+        "variant": rows.variants,
+        "error_message": errors,
+        "destination_reference": rows.references or [None],
+        "send_status": ["sent" if error is None else "rejected" for error in errors],
         # Only what was sent costs; a refused record is free.
-        "unit_cost": [batch["unit_cost"] if row.error is None else 0.0 for row in rows],
+        "unit_cost": [batch["unit_cost"] if error is None else 0.0 for error in errors],
     }
     columns = {
         "sync_run_id": run.run_id, "campaign_id": run.campaign_id,
@@ -255,10 +264,7 @@ def _insert_ledger(connection, run: RunInfo, rows: Sequence[LedgerRow], **batch)
             columns[name] = values
             expressions.append(f"unnest(?::{'double' if name == 'unit_cost' else 'varchar'}[])")
             parameters.append(values)
-    for name, values in (
-        ("one_id", [row.one_id for row in rows]),
-        ("payload_fingerprint", [row.payload_fingerprint for row in rows]),
-    ):
+    for name, values in (("one_id", rows.one_ids), ("payload_fingerprint", rows.fingerprints)):
         columns[name] = values
         expressions.append("unnest(?::varchar[])")
         parameters.append(values)

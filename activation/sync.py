@@ -37,13 +37,14 @@ from activation.destinations.config import load_global_holdout_share
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
 from activation.settings import Settings
-from activation.state import LedgerRow, RunCounts
+from activation.state import LedgerBatch, RunCounts
 from activation.sync_plan import (
     PlanCounts,
     SyncRequest,
     build_plan,
-    send_query,
+    plan_batches,
     record_new_assignments,
+    send_query,
 )
 
 PLAN_SAMPLE_SIZE = 10
@@ -301,7 +302,8 @@ class _Sender:
             destination.start_run(self.run)
             self.writer = _Writer(self.connection.cursor())
         try:
-            for batch in self._prepared_batches(send_query(reader, request), batch_size):
+            sizes = plan_batches(reader, request, batch_size)
+            for batch in self._prepared_batches(send_query(reader, request), sizes):
                 if batch.outgoing and not self.dry_run:
                     # At most one answered batch is still being written while this one leaves,
                     # and none for a service that cannot recognise a resent batch: a kill
@@ -335,55 +337,42 @@ class _Sender:
             state.resolve_stale_pending(self.connection, self.run)
         self._finish("completed_with_rejections" if summary.rejected else "succeeded")
 
-    def _prepared_batches(self, diff, batch_size: int) -> Iterator[_Batch]:
-        """Rows (operation, one_id, variant, fingerprint, pending_key, *fields) cut into batches
-        of one operation and one variant; a pending batch of an earlier run is kept whole."""
-        rows_of_batch: list[tuple] = []
-        while rows := diff.fetchmany(batch_size):
-            for row in rows:
-                if rows_of_batch and _starts_new_batch(row, rows_of_batch, batch_size):
-                    yield self._prepare(rows_of_batch)
-                    rows_of_batch = []
-                rows_of_batch.append(row)
-        if rows_of_batch:
-            yield self._prepare(rows_of_batch)
+    def _prepared_batches(self, diff, sizes: list[int]) -> Iterator[_Batch]:
+        for size in sizes:
+            yield self._prepare(diff.fetchmany(size))
 
     def _prepare(self, rows: list[tuple]) -> _Batch:
-        """Encode every record; those the destination cannot take are refused before sending."""
+        """Rows (operation, variant, fingerprint, pending_key, one_id, *fields) of one batch.
+        Encode every record; those the destination cannot take are refused before sending."""
         self.summary.batches += 1
-        operation, fields = rows[0][0], self.destination.payload_fields
+        operation, variant, _, pending_key, *_ = rows[0]
+        names = ("external_id", *self.destination.payload_fields)
         outgoing: list[tuple[tuple, Record]] = []
         refused: list[tuple[tuple, str]] = []
-        for row in rows:
-            one_id = row[1]
-            if operation == "remove":
+        if operation == "remove":
+            for row in rows:
                 # By our id, plus the address where known (hashed like any other payload).
-                removal = {"external_id": one_id}
-                address = {f: v for f, v in zip(fields, row[5:]) if v is not None}
-                if address:
-                    encoded, reason = (
-                        self.destination.encode({**removal, **address}) if self.encodes
-                        else ({**removal, **address}, None)
-                    )
-                    removal = removal if reason else encoded
-                outgoing.append((row, removal))
-                continue
-            record = {"external_id": one_id, **dict(zip(fields, row[5:]))}
-            if row[2] and row[2] != DEFAULT_VARIANT:
-                # A/B: the destination picks the variant's content (one variant per batch).
-                record["variant"] = row[2]
-            reason = None
-            if self.encodes:
-                record, reason = self.destination.encode(record)
-            if reason:
-                refused.append((row, reason))
-            else:
+                record = {name: value for name, value in zip(names, row[4:]) if value is not None}
+                if len(record) > 1 and self.encodes:
+                    encoded, reason = self.destination.encode(record)
+                    record = {"external_id": row[4]} if reason else encoded
+                outgoing.append((row, record))
+        else:
+            # A/B: the destination picks the variant's content (one variant per batch).
+            ab_variant = variant if variant and variant != DEFAULT_VARIANT else None
+            for row in rows:
+                record = dict(zip(names, row[4:]))
+                if ab_variant:
+                    record["variant"] = ab_variant
+                if self.encodes:
+                    record, reason = self.destination.encode(record)
+                    if reason:
+                        refused.append((row, reason))
+                        continue
                 outgoing.append((row, record))
         # A batch an earlier run sent without recording the answer goes again under its key,
         # so the destination can recognise it; any other batch gets a key from its content.
-        key = rows[0][4] or _idempotency_key(
-            self.run, operation, [(row[1], row[3]) for row, _ in outgoing]
-        )
+        key = pending_key or _idempotency_key(self.run, operation, outgoing)
         return _Batch(operation, self.summary.batches, key, rows, outgoing, refused)
 
     def _write(self, batch: _Batch) -> dict[str, tuple[str | None, str | None]]:
@@ -393,6 +382,8 @@ class _Sender:
         result = self.destination.write_batch(
             [record for _, record in batch.outgoing], batch.operation, batch.key
         )
+        if all(outcome.error is None and outcome.reference is None for outcome in result.results):
+            return {}  # the common answer: everything taken, nothing to remember per record
         return {
             outcome.external_id: (scrub_pii(outcome.error) if outcome.error else None, outcome.reference)
             for outcome in result.results
@@ -402,11 +393,20 @@ class _Sender:
         """Count the answer, and hand it to the writer thread: the ledger and state writes of
         this batch overlap the sending of the next one."""
         summary = self.summary
-        no_answer = (None, None)
-        ledger = [
-            LedgerRow(row[1], row[2], row[3], *results.get(row[1], no_answer))
-            for row, _ in batch.outgoing
-        ] + [LedgerRow(row[1], row[2], row[3], reason, None) for row, reason in batch.refused]
+        rows = [row for row, _ in batch.outgoing] + [row for row, _ in batch.refused]
+        errors = references = None
+        if results or batch.refused:
+            no_answer = (None, None)
+            answers = [results.get(row[4], no_answer) for row, _ in batch.outgoing]
+            errors = [answer[0] for answer in answers] + [reason for _, reason in batch.refused]
+            references = [answer[1] for answer in answers] + [None] * len(batch.refused)
+        ledger = LedgerBatch(
+            one_ids=[row[4] for row in rows],
+            variants=[row[1] for row in rows],
+            fingerprints=[row[2] for row in rows],
+            errors=errors,
+            references=references,
+        )
         if not self.dry_run:
             self.writer.submit(batch.number, functools.partial(
                 state.commit_batch, run=self.run, operation=batch.operation,
@@ -415,10 +415,10 @@ class _Sender:
                 audience_version=self.audience_version,
                 unit_cost=self.destination.config.cost_per_record,
             ))
-        rejected = [row.error for row in ledger if row.error]
+        rejected = [error for error in errors or () if error]
         self.rejections.update(rejected)
         summary.rejected += len(rejected)
-        self.sent[batch.operation] += len(ledger) - len(rejected)
+        self.sent[batch.operation] += len(rows) - len(rejected)
         summary.added, summary.updated, summary.removed = (
             self.sent["add"], self.sent["update"], self.sent["remove"]
         )
@@ -488,16 +488,7 @@ class _Batch:
 
     @property
     def pending(self) -> state.PendingBatch:
-        return state.PendingBatch(self.operation, self.key, [row[1] for row, _ in self.outgoing])
-
-
-def _starts_new_batch(row: tuple, batch: list[tuple], batch_size: int) -> bool:
-    """Rows are (operation, one_id, variant, fingerprint, pending_key, *fields). A batch holds
-    one operation and one variant; a pending batch of an earlier run is resent whole, as it was."""
-    first = batch[0]
-    if (row[0], row[2], row[4]) != (first[0], first[2], first[4]):
-        return True
-    return first[4] is None and len(batch) >= batch_size
+        return state.PendingBatch(self.operation, self.key, [row[4] for row, _ in self.outgoing])
 
 
 def _destination(settings: Settings, name: str) -> Destination:
@@ -510,11 +501,14 @@ def _destination(settings: Settings, name: str) -> Destination:
     return build_destination(configs[name])
 
 
-def _idempotency_key(run: RunInfo, operation: Operation, items: Sequence[tuple[str, str]]) -> str:
-    # Built from the content, not the run id: a batch resent by a rerun after a lost
-    # acknowledgement carries the same key, so the destination can drop the duplicate.
-    content = [run.destination_name, run.audience_name, run.campaign_id, operation, list(items)]
-    return hashlib.sha256(json.dumps(content).encode("utf-8")).hexdigest()[:32]
+def _idempotency_key(run: RunInfo, operation: Operation, outgoing: Sequence[tuple[tuple, Record]]) -> str:
+    """Built from the content (who, and the fingerprint of what), not the run id: the same
+    batch built again gives the same key."""
+    digest = hashlib.sha256(
+        json.dumps([run.destination_name, run.audience_name, run.campaign_id, operation]).encode()
+    )
+    digest.update("\x1f".join(f"{row[4]}\x1e{row[2]}" for row, _ in outgoing).encode())
+    return digest.hexdigest()[:32]
 
 
 def _new_run_id() -> str:

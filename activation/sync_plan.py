@@ -328,13 +328,61 @@ def record_new_assignments(
     )
 
 
+def plan_batches(
+    connection: duckdb.DuckDBPyConnection, request: SyncRequest, batch_size: int
+) -> list[int]:
+    """Cut the diff into batches in SQL (temp table _sync_batches) and return their sizes in
+    send order. A batch holds one operation and one variant (a service sends one content per
+    call); a batch an earlier run sent without recording the answer (killed, or the answer
+    lost) goes first and whole, under its recorded key."""
+    order = " ".join(f"when '{op}' then {rank}" for rank, op in enumerate(OPERATION_ORDER))
+    connection.execute(
+        f"""
+        create or replace temp table _sync_batches as
+        with pending as (
+            select distinct
+                unnest(string_split(one_ids, ',')) as one_id,
+                operation,
+                idempotency_key
+            from {state.SYNC_PENDING_BATCHES}
+            where audience_name = ? and destination_name = ? and campaign_id = ?
+        ),
+        keyed as (
+            select diff.*, pending.idempotency_key as pending_key
+            from _sync_diff as diff
+            left join pending on diff.one_id = pending.one_id and diff.operation = pending.operation
+        )
+        select
+            keyed.*,
+            dense_rank() over (
+                order by pending_key nulls last, case operation {order} end, variant
+            ) as batch_group,
+            case
+                when pending_key is null
+                    then (row_number() over (
+                        partition by pending_key, operation, variant order by one_id
+                    ) - 1) // {int(batch_size)}
+                else 0
+            end as batch_part
+        from keyed
+        """,
+        [request.audience.name, request.destination.name, request.campaign_id],
+    )
+    return [
+        size
+        for (size,) in connection.execute(
+            "select count(*) from _sync_batches group by batch_group, batch_part "
+            "order by batch_group, batch_part"
+        ).fetchall()
+    ]
+
+
 def send_query(
     connection: duckdb.DuckDBPyConnection, request: SyncRequest
 ) -> duckdb.DuckDBPyConnection:
-    """The diff in send order (operation, variant, one_id) with each record's payload fields, as
-    a pending result to fetch in batches: (operation, one_id, variant, fingerprint,
-    pending_key, *fields).
-    A batch never mixes operations or variants: a service can send one content per call.
+    """The batches of plan_batches in send order with each record's payload fields, as a
+    pending result to fetch batch by batch: (operation, variant, fingerprint, pending_key,
+    one_id, *fields).
 
     Payload fields are read from the audience only now, for the records sent. A removal carries
     the member's channel address where the members mart still has it: some services remove by
@@ -345,41 +393,24 @@ def send_query(
     columns = []
     for f in destination.payload_fields:
         if f in address_fields and members_known:
-            columns.append(f"case when diff.operation = 'remove' then members.{f} else audience.{f} end")
+            columns.append(f"case when batches.operation = 'remove' then members.{f} else audience.{f} end")
         else:
             columns.append(f"audience.{f}")
     members_join = (
-        f"left join {MEMBERS} as members on diff.operation = 'remove' and diff.one_id = members.one_id"
+        f"left join {MEMBERS} as members "
+        "on batches.operation = 'remove' and batches.one_id = members.one_id"
         if members_known
         else ""
     )
-    order = " ".join(f"when '{op}' then {rank}" for rank, op in enumerate(OPERATION_ORDER))
-    # Batches an earlier run sent but never recorded an answer for (killed, or the answer lost)
-    # go first, under their recorded key.
     return connection.execute(
         f"""
-        with pending as (
-            select distinct
-                unnest(string_split(one_ids, ',')) as one_id,
-                operation,
-                idempotency_key
-            from {state.SYNC_PENDING_BATCHES}
-            where audience_name = ? and destination_name = ? and campaign_id = ?
-        )
         select
-            diff.operation, diff.one_id, diff.variant, diff.record_fingerprint,
-            pending.idempotency_key as pending_key,
-            {", ".join(columns)}
-        from _sync_diff as diff
-        left join pending on diff.one_id = pending.one_id and diff.operation = pending.operation
+            batches.operation, batches.variant, batches.record_fingerprint, batches.pending_key,
+            batches.one_id, {", ".join(columns)}
+        from _sync_batches as batches
         left join {request.audience.table} as audience
-            on diff.operation <> 'remove' and diff.one_id = audience.one_id
+            on batches.operation <> 'remove' and batches.one_id = audience.one_id
         {members_join}
-        order by
-            pending.idempotency_key nulls last,
-            case diff.operation {order} end,
-            diff.variant,
-            diff.one_id
-        """,
-        [request.audience.name, destination.name, request.campaign_id],
+        order by batches.batch_group, batches.batch_part, batches.one_id
+        """
     )
