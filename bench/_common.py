@@ -88,7 +88,8 @@ def dbt_env(raw_dir: Path, duckdb_path: Path) -> dict:
 
 def dbt_build_cmd(select: str, run_dir: Path) -> list[str]:
     return [str(VENV_BIN / "dbt"), "build", "--profiles-dir", str(ROOT), "--project-dir", str(ROOT),
-            "--select", select, "--target-path", str(run_dir / "target"),
+            "--select", select, "--indirect-selection", "cautious",
+            "--target-path", str(run_dir / "target"),
             "--log-path", str(run_dir / "logs")]
 
 

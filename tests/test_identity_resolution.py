@@ -61,9 +61,14 @@ def _dbt(landing: Path, workdir: Path, *args: str) -> subprocess.CompletedProces
 # `hash` numbers nodes by a hash of their id (the default); `exact` by their rank in id order, the
 # fallback when two ids share a hash: along this chain, ids in order are the slow case for
 # min-label propagation.
+# Tests that also read models outside the selection (the activation ledger check reads the
+# members mart) are left out: their other inputs are not built here.
+ONLY_TESTS_OF_THE_SELECTION = ("--indirect-selection", "cautious")
+
+
 @pytest.mark.parametrize("numbering", ["hash", "exact"])
 def test_a_chain_of_10000_identifiers_is_one_person_in_log_passes(landing, tmp_path, numbering):
-    completed = _dbt(landing, tmp_path, "build", "--select", "+dim_source_records",
+    completed = _dbt(landing, tmp_path, "build", "--select", "+dim_source_records", *ONLY_TESTS_OF_THE_SELECTION,
                      "--vars", f"{{onedata__identity_node_numbering: {numbering}}}")
     assert completed.returncode == 0, completed.stdout[-4000:]
 
@@ -84,7 +89,7 @@ def test_a_chain_of_10000_identifiers_is_one_person_in_log_passes(landing, tmp_p
 
 
 def test_a_pass_cap_too_low_fails_the_build_loudly(landing, tmp_path):
-    completed = _dbt(landing, tmp_path, "build", "--select", "+dim_source_records",
+    completed = _dbt(landing, tmp_path, "build", "--select", "+dim_source_records", *ONLY_TESTS_OF_THE_SELECTION,
                      "--vars", "{onedata__identity_max_passes: 3}")
     assert completed.returncode != 0
     assert "did not settle within 3 passes" in completed.stdout
