@@ -18,6 +18,8 @@ import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import orjson
+
 
 def serve(port_file: str, secret: str) -> None:
     lock = threading.Lock()
@@ -44,7 +46,7 @@ def serve(port_file: str, secret: str) -> None:
                 self._answer(401, {"error": "invalid signature"})
                 return
             key = self.headers.get("Idempotency-Key", "")
-            payload = json.loads(body)
+            payload = orjson.loads(body)
             with lock:
                 totals["requests"] += 1
                 if key in seen_keys:
@@ -53,8 +55,7 @@ def serve(port_file: str, secret: str) -> None:
                     seen_keys.add(key)
                     totals["batches"] += 1
                     operation = counts.setdefault(payload["operation"], Counter())
-                    for record in payload["records"]:
-                        operation[record["external_id"]] += 1
+                    operation.update(record["external_id"] for record in payload["records"])
                     totals["records"] += len(payload["records"])
             self._answer(200, {"results": []})
 
