@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import queue
 import secrets
 import threading
@@ -48,6 +49,7 @@ from activation.sync_plan import (
 )
 
 PLAN_SAMPLE_SIZE = 10
+SYNC_MEMORY_LIMIT_ENV = "ONEDATA_SYNC_MEMORY_LIMIT"
 
 
 def holdout_score(campaign_id: str, one_id: str) -> float:
@@ -160,6 +162,7 @@ def plan_audience(
     """What a sync would send now; reads the warehouse only."""
     destination = _destination(settings, destination_name)
     with warehouse.connect(settings.duckdb_path, read_only=True) as connection:
+        _limit_memory(connection)
         request, version = _request(connection, settings, destination, audience_name, options)
         counts = build_plan(connection, request)
         samples = {
@@ -200,6 +203,7 @@ def sync_audience(
     destination.check()
     started = time.monotonic()
     with warehouse.connect(settings.duckdb_path, read_only=False) as connection:
+        _limit_memory(connection)
         request, version = _request(connection, settings, destination, audience_name, options)
         run = RunInfo(
             run_id=_new_run_id(),
@@ -240,6 +244,12 @@ def sync_audience(
         sender.send(request, sum(counts.operations.values()))
         summary.seconds = round(time.monotonic() - started, 3)
         return summary
+
+
+def _limit_memory(connection: duckdb.DuckDBPyConnection) -> None:
+    """DuckDB takes 80% of the machine's memory by default; a sync streams, so it needs little.
+    Beyond the limit DuckDB spills to disk rather than fail."""
+    connection.execute(f"set memory_limit = '{os.environ.get(SYNC_MEMORY_LIMIT_ENV, '512MB')}'")
 
 
 def _request(
