@@ -148,6 +148,39 @@ def record_pending(connection: duckdb.DuckDBPyConnection, run: RunInfo, batch: P
     )
 
 
+def settle_pending_as_unknown(
+    connection: duckdb.DuckDBPyConnection, run: RunInfo, *, channel: str, sync_mode: str,
+    audience_version: str,
+) -> int:
+    """For a service that cannot recognise a resent batch: the batches earlier runs sent without
+    recording the answer may have been carried out, so they are not resent (at most once). Their
+    members go into the ledger as `unknown` (counted as held by append mode and by the frequency
+    caps); returns how many."""
+    settled = connection.execute(
+        f"""
+        insert into {SYNC_LEDGER} (
+            sync_run_id, campaign_id, audience_name, destination_name, channel, sync_mode,
+            audience_version, operation, batch_number, idempotency_key, recorded_at, one_id,
+            send_status, error_message, unit_cost
+        )
+        select
+            sync_run_id, campaign_id, audience_name, destination_name, ?, ?, ?, operation, null,
+            idempotency_key, ?, unnest(string_split(one_ids, ',')), 'unknown',
+            'the answer was lost: may have been sent, not resent', 0
+        from {SYNC_PENDING_BATCHES}
+        where audience_name = ? and destination_name = ? and campaign_id = ?
+        """,
+        [channel, sync_mode, audience_version, utc_now(), run.audience_name,
+         run.destination_name, run.campaign_id],
+    ).fetchone()[0]
+    connection.execute(
+        f"delete from {SYNC_PENDING_BATCHES} "
+        "where audience_name = ? and destination_name = ? and campaign_id = ?",
+        [run.audience_name, run.destination_name, run.campaign_id],
+    )
+    return settled
+
+
 def abandon_running_runs(connection: duckdb.DuckDBPyConnection, run: RunInfo) -> None:
     connection.execute(
         f"""

@@ -211,6 +211,12 @@ def sync_audience(
             destination_name=destination.name,
             campaign_id=request.campaign_id,
         )
+        if not dry_run and not destination.deduplicates_resends:
+            with state.transaction(connection):
+                state.settle_pending_as_unknown(
+                    connection, run, channel=destination.channel, sync_mode=destination.mode,
+                    audience_version=version,
+                )
         counts = build_plan(connection, request)
         summary = SyncSummary(
             run_id=run.run_id,

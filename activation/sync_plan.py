@@ -122,7 +122,7 @@ def _held(request: SyncRequest) -> tuple[str, list]:
             select one_id, any_value(payload_fingerprint) as record_fingerprint
             from {state.SYNC_LEDGER}
             where campaign_id = ? and destination_name = ?
-                and operation = 'add' and send_status = 'sent'
+                and operation = 'add' and send_status in ('sent', 'unknown')
             group by one_id
             """,
             [request.campaign_id, destination.name],
@@ -204,6 +204,7 @@ def _create_members(connection: duckdb.DuckDBPyConnection, request: SyncRequest)
                 candidates.one_id,
                 candidates.ineligible_reason,
                 candidates.record_fingerprint,
+                held.one_id is not null as is_held,
                 held.record_fingerprint as held_fingerprint,
                 {recent["capped"]} as is_capped,
                 candidates.ineligible_reason is null and recorded.one_id is null as is_new_assignment,
@@ -232,8 +233,8 @@ def _create_members(connection: duckdb.DuckDBPyConnection, request: SyncRequest)
             case
                 when ineligible_reason is not null then 'ineligible'
                 when assignment_group = '{HOLDOUT}' then 'held_out'
-                when held_fingerprint is null and is_capped then 'capped'
-                when held_fingerprint is null then 'add'
+                when not is_held and is_capped then 'capped'
+                when not is_held then 'add'
                 when '{destination.mode}' = 'append' then 'unchanged'
                 when held_fingerprint = record_fingerprint then 'unchanged'
                 else 'update'
@@ -304,7 +305,8 @@ def _recent_sends_sql(request: SyncRequest) -> dict:
     sql = f"""
         select one_id, {columns}
         from {state.SYNC_LEDGER}
-        where channel = ? and operation = 'add' and send_status = 'sent' and recorded_at >= ?
+        where channel = ? and operation = 'add' and send_status in ('sent', 'unknown')
+            and recorded_at >= ?
         group by one_id
     """
     parameters = [since for since, _ in windows] + [channel, min(since for since, _ in windows)]

@@ -22,7 +22,7 @@ import pytest
 
 from activation.destinations import MODES, Destination, RunInfo
 from activation.destinations.base import CHANNEL_ADDRESS_FIELDS, PAYLOAD_FIELD_CHOICES
-from activation.errors import ActivationError
+from activation.errors import ActivationError, DestinationError
 
 PHONE_PATTERN = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 
@@ -56,8 +56,9 @@ class FakeService(Protocol):
     def inject(self, *answers: str) -> None:
         """Answer the next requests, in order, with: "throttle" (the service's own rate-limit
         answer, with its retry hint if it has one), "server_error" (a transient 5xx or the
-        service's equivalent) or "drop" (close the connection without answering). Nothing is
-        processed for an injected answer."""
+        service's equivalent) or "drop" (close the connection without answering): nothing is
+        processed for these; "lost_answer": processed, then the connection is closed without
+        the answer (needed by fakes of services that cannot recognise a resent request)."""
 
     def reject(self, external_id: str, message: str) -> None:
         """From now on, refuse this record with the service's own error for one record,
@@ -146,12 +147,29 @@ class DestinationConformance:
                     assert len(encoded[field_name]) in (32, 64)  # md5 or sha256 hex
 
     def test_transient_failures_are_retried_until_taken(self, destination, service, records):
-        service.inject("throttle", "server_error", "drop")
+        # A dropped answer may hide a request that was carried out: only a destination whose
+        # service recognises a resent request may retry it.
+        dropped = ("drop",) if destination.deduplicates_resends else ()
+        service.inject("throttle", "server_error", *dropped)
 
         _, result = self.write(destination, records)
 
         assert all(outcome.ok for outcome in result.results), result
         assert sum(service.delivered("add").values()) == len(records)
+
+    def test_a_lost_answer_is_never_resent_where_a_resend_would_send_twice(
+        self, destination, service, records
+    ):
+        if destination.deduplicates_resends:
+            pytest.skip(f"{destination.type_name} recognises a resent batch")
+        service.inject("lost_answer")
+
+        try:
+            self.write(destination, records)
+        except DestinationError:
+            pass  # the batch stays pending; the sync does not resend it either
+
+        assert max(service.delivered("add").values(), default=0) <= 1
 
     def test_a_refused_record_carries_the_service_message_without_pii(
         self, destination, service, records

@@ -88,7 +88,8 @@ def member(n: int, **fields) -> dict:
 class TestSmsConformance(DestinationConformance):
     @pytest.fixture
     def service(self):
-        service = new_fake()
+        # Like the real service: a resent request is sent again (OutId is not deduplicated).
+        service = new_fake(dedupe_out_id=False)
         yield service
         service.stop()
 

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from activation.assignment import AssignmentPlan
 from activation.cli import main
+from activation.errors import DestinationError
 from activation.settings import Settings
 from activation.sync import SyncOptions, plan_audience, sync_audience
 from tests.conftest import AUDIENCE, SECRET, make_member
@@ -227,3 +228,30 @@ def test_cli_plan_sync_json_and_summary_table(cli_env, receiver):
         assert f"  {label}" in synced.output
     assert f"{plan['adds']:>10,}" in synced.output
     assert "138" not in synced.output  # no phone number in what is printed
+
+
+def test_a_service_that_cannot_deduplicate_gets_each_message_at_most_once(
+    settings, warehouse, receiver, tmp_path, env
+):
+    configured = configure(
+        settings, receiver, tmp_path,
+        sms_blast={"mode": "append", "deduplicates_resends": False, "max_retries": 3},
+    )
+    receiver.dedupe = False  # like a plain SMS gateway: a resent request is sent again
+    receiver.script.extend([None, "lost_answer"])  # batch 2 is carried out, its answer lost
+
+    with pytest.raises(DestinationError, match="answer was lost"):
+        sync_audience(configured, AUDIENCE, "sms_blast", campaign_id="blast")
+    rerun = sync_audience(configured, AUDIENCE, "sms_blast", campaign_id="blast")
+
+    arrivals = Counter(
+        record["external_id"] for batch in receiver.batches for record in batch["records"]
+    )
+    assert arrivals and max(arrivals.values()) == 1  # nothing sent twice, not even batch 2
+    unknown = {one_id for (one_id,) in warehouse.rows(
+        "select one_id from activation.sync_ledger where send_status = 'unknown'"
+    )}
+    second_batch = {record["external_id"] for record in receiver.batches[1]["records"]}
+    assert unknown == second_batch and len(unknown) == 7
+    assert rerun.added > 0
+    assert warehouse.scalar("select count(*) from activation.sync_pending_batches") == 0

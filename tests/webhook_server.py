@@ -84,6 +84,8 @@ class WebhookReceiver:
         self.requests = 0
         # Requests answered from the idempotency store instead of being processed.
         self.replays = 0
+        # False: ignore Idempotency-Key, like a service that cannot recognise a resent request.
+        self.dedupe = True
         # Answers for the next requests, in order: an HTTP status (with `error_message`;
         # 429 also with Retry-After), "drop", "hang", "lost_answer", "slow", or None for a
         # normal answer.
@@ -216,7 +218,7 @@ class WebhookReceiver:
         # Lookup, processing and storing under one lock: a retry racing its original (a slow
         # answer) waits for it and is then replayed, never processed a second time.
         with self._lock:
-            if key is not None and key in self._answers:
+            if self.dedupe and key is not None and key in self._answers:
                 self.replays += 1
                 stored_fingerprint, status, answer = self._answers[key]
                 if stored_fingerprint != fingerprint:

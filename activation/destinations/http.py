@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from activation.errors import DestinationError
 from activation.masking import scrub_pii
@@ -69,10 +70,16 @@ class HttpClient:
         *,
         transient: TransientCheck | None = None,
         prepare: Callable[[], dict] | None = None,
+        resend_safe: bool = True,
         **kwargs,
     ) -> requests.Response:
         """Send with retries; `prepare` is called before each attempt for fresh keyword
-        arguments (a new signature timestamp, a refreshed token)."""
+        arguments (a new signature timestamp, a refreshed token).
+
+        resend_safe=False is for a request the service would carry out twice if it came twice
+        (an SMS send without a request id): it is retried only when it surely never arrived
+        (the connection was refused) or the service answered that it did not take it (429,
+        5xx, busy); a lost answer raises at once, so nothing is sent twice."""
         attempts = self.policy.max_retries + 1
         failure = "no attempt"
         for attempt in range(attempts):
@@ -87,6 +94,12 @@ class HttpClient:
                 )
             except (requests.ConnectionError, requests.Timeout) as error:
                 failure = type(error).__name__
+                if not resend_safe and not _never_arrived(error):
+                    raise DestinationError(
+                        f"Destination {self.destination_name} at {display_url(url)}: the answer "
+                        f"was lost ({failure}) and the request may have been carried out; not "
+                        "resent, since the service cannot recognise a resent request."
+                    ) from error
             else:
                 if response.status_code == 429 or response.status_code >= 500:
                     failure = f"HTTP {response.status_code}"
@@ -107,6 +120,15 @@ class HttpClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _never_arrived(error: Exception) -> bool:
+    """The connection was never made: the request cannot have been carried out."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    reason = error.args[0] if error.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:

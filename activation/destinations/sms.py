@@ -322,6 +322,8 @@ class SmsGatewayDestination(Destination):
             self.options.endpoint,
             prepare=lambda: {"data": self._signed(action, params)},
             transient=_throttled,
+            # SendBatchSms has no request id: a send whose answer was lost is not sent again.
+            resend_safe=action != "SendBatchSms",
         )
         body = _json(response)
         code = body.get("Code")

@@ -47,6 +47,8 @@ class WebhookOptions:
     max_retries: int = 5
     backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 30.0
+    # false for a receiver that ignores Idempotency-Key: batches are then sent at most once.
+    deduplicates_resends: bool = True
 
 
 class WebhookDestination(Destination):
@@ -56,6 +58,9 @@ class WebhookDestination(Destination):
 
     def __init__(self, config) -> None:
         super().__init__(config)
+        # The contract asks the receiver to honour Idempotency-Key; one that cannot is declared
+        # in the YAML and gets at-most-once sends.
+        self.deduplicates_resends = self.options.deduplicates_resends
         self._http = HttpClient(
             self.name, RetryPolicy.from_options(self.options), {"Content-Type": "application/json"}
         )
@@ -96,6 +101,7 @@ class WebhookDestination(Destination):
             data=body,
             # Signed per attempt: a retry carries a fresh timestamp over the same body.
             prepare=lambda: {"headers": self._signed_headers(body, idempotency_key)},
+            resend_safe=self.deduplicates_resends,
         )
         if response.status_code in (401, 403):
             # Credentials are wrong for every batch alike: stop instead of rejecting them all.

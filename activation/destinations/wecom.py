@@ -348,6 +348,9 @@ class WecomDestination(Destination):
                     data=data,
                     transient=_busy,
                     prepare=lambda: {"params": {"access_token": self._access_token()}},
+                    # A group-send task has no request id: one whose answer was lost is not
+                    # created again.
+                    resend_safe=not api.endswith("add_msg_template"),
                 ),
             )
             if body["errcode"] in TOKEN_ERRCODES and attempt == 0:

@@ -329,6 +329,10 @@ def _handler_for(fake: FakeAliyunSms) -> type[BaseHTTPRequestHandler]:
                 params = dict(parse_qsl(urlsplit(self.path).query, keep_blank_values=True))
                 params.update(parse_qsl(body, keep_blank_values=True))
                 status, answer = fake.handle(method, params)
+                if action == "lost_answer":
+                    # Carried out, but the answer never reaches the client.
+                    self.close_connection = True
+                    return
             data = json.dumps(answer, ensure_ascii=False).encode("utf-8")
             self.send_response(status)
             self.send_header("Content-Type", "application/json;charset=utf-8")

@@ -84,8 +84,9 @@ class FakeSmtpServer:
             return Counter(self.received) if operation == "add" else Counter()
 
     def inject(self, *answers: str) -> None:
+        # "lost_answer" (carried out, answer lost) is a message stored before the 250 is lost.
         with self._lock:
-            self.script.extend(answers)
+            self.script.extend("drop_after_data" if a == "lost_answer" else a for a in answers)
 
     def reject(self, external_id: str, message: str) -> None:
         """Answer DATA for this record's messages with 550 and the message."""
