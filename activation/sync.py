@@ -398,7 +398,9 @@ class _Sender:
         result = self.destination.write_batch(
             [record for _, record in batch.outgoing], batch.operation, batch.key
         )
-        if all(outcome.error is None and outcome.reference is None for outcome in result.results):
+        if result.accepted_everything or all(
+            outcome.error is None and outcome.reference is None for outcome in result.results
+        ):
             return {}  # the common answer: everything taken, nothing to remember per record
         return {
             outcome.external_id: (scrub_pii(outcome.error) if outcome.error else None, outcome.reference)

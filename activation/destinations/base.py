@@ -83,15 +83,38 @@ class SentRecord:
     sent_at: dt.datetime
 
 
-@dataclass(frozen=True)
 class BatchResult:
-    """Per-record outcome of one acknowledged batch."""
+    """Per-record outcome of one acknowledged batch: `results`, one per record sent."""
 
-    results: tuple[RecordResult, ...]
+    __slots__ = ("_results", "_accepted")
+
+    def __init__(self, results: Sequence[RecordResult]) -> None:
+        self._results: tuple[RecordResult, ...] | None = tuple(results)
+        self._accepted: Sequence[Record] | None = None
 
     @classmethod
     def all_accepted(cls, records: Sequence[Record]) -> BatchResult:
-        return cls(tuple(RecordResult(record["external_id"]) for record in records))
+        """Every record taken, nothing more said: the per-record results are made only when
+        asked for (a large sync asks only `accepted_everything`)."""
+        result = cls(())
+        result._results, result._accepted = None, records
+        return result
+
+    @property
+    def accepted_everything(self) -> bool:
+        return self._results is None
+
+    @property
+    def results(self) -> tuple[RecordResult, ...]:
+        if self._results is None:
+            self._results = tuple(RecordResult(record["external_id"]) for record in self._accepted)
+        return self._results
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BatchResult) and self.results == other.results
+
+    def __repr__(self) -> str:
+        return f"BatchResult({self.results!r})"
 
     @classmethod
     def all_rejected(cls, records: Sequence[Record], error: str) -> BatchResult:

@@ -145,6 +145,8 @@ def _per_record_results(records: Sequence[Record], response: requests.Response) 
             continue
         error = outcome.get("error") or f"status {outcome.get('status')!r}"
         errors[str(outcome.get("external_id"))] = scrub_pii(str(error))[:MAX_ERROR_MESSAGE_CHARS]
+    if not errors:
+        return BatchResult.all_accepted(records)
     return BatchResult(
         tuple(
             RecordResult(record["external_id"], errors.get(record["external_id"]))
