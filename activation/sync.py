@@ -40,6 +40,7 @@ from activation.masking import scrub_pii
 from activation.settings import Settings
 from activation.state import LedgerBatch, RunCounts
 from activation.sync_plan import (
+    BatchPlan,
     PlanCounts,
     SyncRequest,
     build_plan,
@@ -318,8 +319,8 @@ class _Sender:
             destination.start_run(self.run)
             self.writer = _Writer(self.connection.cursor())
         try:
-            sizes = plan_batches(reader, request, batch_size)
-            for batch in self._prepared_batches(send_query(reader, request), sizes):
+            plans = plan_batches(reader, request, batch_size)
+            for batch in self._prepared_batches(send_query(reader, request), plans):
                 if batch.outgoing and not self.dry_run:
                     # At most one answered batch is still being written while this one leaves,
                     # and none for a service that cannot recognise a resent batch: a kill
@@ -353,31 +354,31 @@ class _Sender:
             state.resolve_stale_pending(self.connection, self.run)
         self._finish("completed_with_rejections" if summary.rejected else "succeeded")
 
-    def _prepared_batches(self, diff, sizes: list[int]) -> Iterator[_Batch]:
-        for size in sizes:
-            yield self._prepare(diff.fetchmany(size))
+    def _prepared_batches(self, diff, plans: list[BatchPlan]) -> Iterator[_Batch]:
+        for plan in plans:
+            yield self._prepare(plan, diff.fetchmany(plan.size))
 
-    def _prepare(self, rows: list[tuple]) -> _Batch:
-        """Rows (operation, variant, fingerprint, pending_key, one_id, *fields) of one batch.
-        Encode every record; those the destination cannot take are refused before sending."""
+    def _prepare(self, plan: BatchPlan, rows: list[tuple]) -> _Batch:
+        """Rows (fingerprint, one_id, *fields) of one batch. Encode every record; those the
+        destination cannot take are refused before sending."""
         self.summary.batches += 1
-        operation, variant, _, pending_key, *_ = rows[0]
+        operation, variant, pending_key = plan.operation, plan.variant, plan.pending_key
         names = ("external_id", *self.destination.payload_fields)
         outgoing: list[tuple[tuple, Record]] = []
         refused: list[tuple[tuple, str]] = []
         if operation == "remove":
             for row in rows:
                 # By our id, plus the address where known (hashed like any other payload).
-                record = {name: value for name, value in zip(names, row[4:]) if value is not None}
+                record = {name: value for name, value in zip(names, row[1:]) if value is not None}
                 if len(record) > 1 and self.encodes:
                     encoded, reason = self.destination.encode(record)
-                    record = {"external_id": row[4]} if reason else encoded
+                    record = {"external_id": row[1]} if reason else encoded
                 outgoing.append((row, record))
         else:
             # A/B: the destination picks the variant's content (one variant per batch).
             ab_variant = variant if variant and variant != DEFAULT_VARIANT else None
             for row in rows:
-                record = dict(zip(names, row[4:]))
+                record = dict(zip(names, row[1:]))
                 if ab_variant:
                     record["variant"] = ab_variant
                 if self.encodes:
@@ -389,7 +390,7 @@ class _Sender:
         # A batch an earlier run sent without recording the answer goes again under its key,
         # so the destination can recognise it; any other batch gets a key from its content.
         key = pending_key or _idempotency_key(self.run, operation, outgoing)
-        return _Batch(operation, self.summary.batches, key, rows, outgoing, refused)
+        return _Batch(operation, variant, self.summary.batches, key, rows, outgoing, refused)
 
     def _write(self, batch: _Batch) -> dict[str, tuple[str | None, str | None]]:
         if not batch.outgoing or self.dry_run:
@@ -415,13 +416,13 @@ class _Sender:
         errors = references = None
         if results or batch.refused:
             no_answer = (None, None)
-            answers = [results.get(row[4], no_answer) for row, _ in batch.outgoing]
+            answers = [results.get(row[1], no_answer) for row, _ in batch.outgoing]
             errors = [answer[0] for answer in answers] + [reason for _, reason in batch.refused]
             references = [answer[1] for answer in answers] + [None] * len(batch.refused)
         ledger = LedgerBatch(
-            one_ids=[row[4] for row in rows],
-            variants=[row[1] for row in rows],
-            fingerprints=[row[2] for row in rows],
+            one_ids=[row[1] for row in rows],
+            variants=[batch.variant] * len(rows),
+            fingerprints=[row[0] for row in rows],
             errors=errors,
             references=references,
         )
@@ -498,6 +499,7 @@ class _Writer:
 @dataclass
 class _Batch:
     operation: Operation
+    variant: str | None
     number: int
     key: str
     rows: list[tuple]
@@ -506,7 +508,7 @@ class _Batch:
 
     @property
     def pending(self) -> state.PendingBatch:
-        return state.PendingBatch(self.operation, self.key, [row[4] for row, _ in self.outgoing])
+        return state.PendingBatch(self.operation, self.key, [row[1] for row, _ in self.outgoing])
 
 
 def _destination(settings: Settings, name: str) -> Destination:
@@ -525,7 +527,7 @@ def _idempotency_key(run: RunInfo, operation: Operation, outgoing: Sequence[tupl
     digest = hashlib.sha256(
         json.dumps([run.destination_name, run.audience_name, run.campaign_id, operation]).encode()
     )
-    digest.update("\x1f".join(f"{row[4]}\x1e{row[2]}" for row, _ in outgoing).encode())
+    digest.update("\x1f".join(f"{row[1]}\x1e{row[0]}" for row, _ in outgoing).encode())
     return digest.hexdigest()[:32]
 
 

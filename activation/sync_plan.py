@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import duckdb
 
@@ -330,11 +331,18 @@ def record_new_assignments(
     )
 
 
+class BatchPlan(NamedTuple):
+    size: int
+    operation: str
+    variant: str | None
+    pending_key: str | None
+
+
 def plan_batches(
     connection: duckdb.DuckDBPyConnection, request: SyncRequest, batch_size: int
-) -> list[int]:
-    """Cut the diff into batches in SQL (temp table _sync_batches) and return their sizes in
-    send order. A batch holds one operation and one variant (a service sends one content per
+) -> list[BatchPlan]:
+    """Cut the diff into batches in SQL (temp table _sync_batches) and return them in send
+    order. A batch holds one operation and one variant (a service sends one content per
     call); a batch an earlier run sent without recording the answer (killed, or the answer
     lost) goes first and whole, under its recorded key."""
     order = " ".join(f"when '{op}' then {rank}" for rank, op in enumerate(OPERATION_ORDER))
@@ -371,10 +379,10 @@ def plan_batches(
         [request.audience.name, request.destination.name, request.campaign_id],
     )
     return [
-        size
-        for (size,) in connection.execute(
-            "select count(*) from _sync_batches group by batch_group, batch_part "
-            "order by batch_group, batch_part"
+        BatchPlan(*row)
+        for row in connection.execute(
+            "select count(*), any_value(operation), any_value(variant), any_value(pending_key) "
+            "from _sync_batches group by batch_group, batch_part order by batch_group, batch_part"
         ).fetchall()
     ]
 
@@ -383,8 +391,8 @@ def send_query(
     connection: duckdb.DuckDBPyConnection, request: SyncRequest
 ) -> duckdb.DuckDBPyConnection:
     """The batches of plan_batches in send order with each record's payload fields, as a
-    pending result to fetch batch by batch: (operation, variant, fingerprint, pending_key,
-    one_id, *fields).
+    pending result to fetch batch by batch: (fingerprint, one_id, *fields); what is the same
+    for a whole batch (operation, variant, pending key) comes with plan_batches.
 
     Payload fields are read from the audience only now, for the records sent. A removal carries
     the member's channel address where the members mart still has it: some services remove by
@@ -406,9 +414,7 @@ def send_query(
     )
     return connection.execute(
         f"""
-        select
-            batches.operation, batches.variant, batches.record_fingerprint, batches.pending_key,
-            batches.one_id, {", ".join(columns)}
+        select batches.record_fingerprint, batches.one_id, {", ".join(columns)}
         from _sync_batches as batches
         left join {request.audience.table} as audience
             on batches.operation <> 'remove' and batches.one_id = audience.one_id
