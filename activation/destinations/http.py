@@ -28,6 +28,19 @@ MAX_ERROR_MESSAGE_CHARS = 300
 TransientCheck = Callable[[requests.Response], "float | None"]
 
 
+@dataclass(frozen=True, kw_only=True)
+class HttpOptions:
+    """The YAML options every HTTP destination shares: pace, timeouts and retries. A
+    destination's Options derive from it (keyword-only, so required options may follow)."""
+
+    rate_limit: float | None = None
+    connect_timeout_seconds: float = 5.0
+    read_timeout_seconds: float = 30.0
+    max_retries: int = 5
+    backoff_base_seconds: float = 1.0
+    backoff_max_seconds: float = 30.0
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 5

@@ -47,6 +47,7 @@ from activation.destinations.base import (
 from activation.destinations.http import (
     MAX_ERROR_MESSAGE_CHARS,
     HttpClient,
+    HttpOptions,
     RetryPolicy,
     display_url,
 )
@@ -65,18 +66,14 @@ PERMISSION_CODES = frozenset({10, 200, 294})
 _API_VERSION = re.compile(r"^v\d+\.\d+$")
 
 
-@dataclass(frozen=True)
-class MetaCustomAudienceOptions:
+@dataclass(frozen=True, kw_only=True)
+class MetaCustomAudienceOptions(HttpOptions):
     audience_id: str
     api_version: str = "v21.0"
     base_url: str = "https://graph.facebook.com"
     batch_size: int = MAX_ROWS_PER_REQUEST
-    rate_limit: float | None = None
-    connect_timeout_seconds: float = 5.0
     # 10,000 rows of hashes are about 1.5 MB: give the upload time.
     read_timeout_seconds: float = 60.0
-    max_retries: int = 5
-    backoff_base_seconds: float = 1.0
     backoff_max_seconds: float = 60.0
 
 

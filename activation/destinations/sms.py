@@ -51,6 +51,7 @@ from activation.destinations.base import (
 from activation.destinations.http import (
     MAX_ERROR_MESSAGE_CHARS,
     HttpClient,
+    HttpOptions,
     RetryPolicy,
     display_url,
 )
@@ -104,8 +105,8 @@ ACCOUNT_CODES = frozenset(
 DELIVERY_EVENTS = {2: "failed", 3: "delivered"}
 
 
-@dataclass(frozen=True)
-class SmsGatewayOptions:
+@dataclass(frozen=True, kw_only=True)
+class SmsGatewayOptions(HttpOptions):
     sign_name: str
     template_code: str
     # A/B: variant -> template code; a variant not listed uses template_code.
@@ -115,12 +116,6 @@ class SmsGatewayOptions:
     # Template variable -> payload field, e.g. {name: display_name, level: member_level}.
     template_params: dict | None = None
     batch_size: int = MAX_RECIPIENTS
-    rate_limit: float | None = None
-    connect_timeout_seconds: float = 5.0
-    read_timeout_seconds: float = 30.0
-    max_retries: int = 5
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 30.0
 
 
 class SmsGatewayDestination(Destination):

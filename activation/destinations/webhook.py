@@ -29,6 +29,7 @@ from activation.destinations.base import (
 from activation.destinations.http import (
     MAX_ERROR_MESSAGE_CHARS,
     HttpClient,
+    HttpOptions,
     RetryPolicy,
     display_url,
     error_message,
@@ -37,16 +38,10 @@ from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
 
 
-@dataclass(frozen=True)
-class WebhookOptions:
+@dataclass(frozen=True, kw_only=True)
+class WebhookOptions(HttpOptions):
     url: str
     batch_size: int = 500
-    rate_limit: float | None = None
-    connect_timeout_seconds: float = 5.0
-    read_timeout_seconds: float = 30.0
-    max_retries: int = 5
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 30.0
     # false for a receiver that ignores Idempotency-Key: batches are then sent at most once.
     deduplicates_resends: bool = True
 

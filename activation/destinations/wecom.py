@@ -68,7 +68,13 @@ from activation.destinations.base import (
     RecordResult,
     SentRecord,
 )
-from activation.destinations.http import MAX_ERROR_MESSAGE_CHARS, HttpClient, RetryPolicy, display_url
+from activation.destinations.http import (
+    MAX_ERROR_MESSAGE_CHARS,
+    HttpClient,
+    HttpOptions,
+    RetryPolicy,
+    display_url,
+)
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
 
@@ -102,8 +108,8 @@ FAIL_LIST_ERROR = (
 )
 
 
-@dataclass(frozen=True)
-class WecomOptions:
+@dataclass(frozen=True, kw_only=True)
+class WecomOptions(HttpOptions):
     corp_id: str
     action: str
     base_url: str = "https://qyapi.weixin.qq.com"
@@ -114,12 +120,6 @@ class WecomOptions:
     sender: str | None = None
     message_text: str | None = None
     batch_size: int = 1000
-    rate_limit: float | None = None
-    connect_timeout_seconds: float = 5.0
-    read_timeout_seconds: float = 30.0
-    max_retries: int = 5
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 30.0
 
 
 class WecomDestination(Destination):
