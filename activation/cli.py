@@ -333,8 +333,10 @@ def _sync_text(summary) -> str:
         heading,
         f"  campaign {summary.campaign_id}, mode {summary.mode}, audience version {summary.audience_version}",
     ]
-    lines += [f"  {name:<11} {count:>10,}  {meaning}" for name, count, meaning in rows]
-    lines += [f"      {count:>8,} x {reason}" for reason, count in summary.suppression_reasons.items()]
+    for name, count, meaning in rows:
+        lines.append(f"  {name:<11} {count:>10,}  {meaning}")
+        if name == "suppressed":
+            lines += [f"      {n:>8,} x {reason}" for reason, n in summary.suppression_reasons.items()]
     if summary.rejection_reasons:
         lines.append("  rejection reasons:")
         lines += [f"      {count:>8,} x {reason}" for reason, count in summary.rejection_reasons.items()]
