@@ -256,7 +256,13 @@ def sync_audience(
 def _limit_memory(connection: duckdb.DuckDBPyConnection) -> None:
     """DuckDB takes 80% of the machine's memory by default; a sync streams, so it needs little.
     Beyond the limit DuckDB spills to disk rather than fail."""
-    connection.execute(f"set memory_limit = '{os.environ.get(SYNC_MEMORY_LIMIT_ENV, '512MB')}'")
+    limit = os.environ.get(SYNC_MEMORY_LIMIT_ENV, "512MB")
+    try:
+        connection.execute(f"set memory_limit = '{limit.replace(chr(39), '')}'")
+    except duckdb.Error as error:
+        raise ActivationError(
+            f"{SYNC_MEMORY_LIMIT_ENV} must be a size such as 512MB or 2GB, got {limit!r}."
+        ) from error
 
 
 def _request(

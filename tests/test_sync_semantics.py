@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from activation.assignment import AssignmentPlan
 from activation.cli import main
-from activation.errors import DestinationError
+from activation.errors import ActivationError, DestinationError
 from activation.settings import Settings
 from activation.sync import SyncOptions, plan_audience, sync_audience
 from tests.conftest import AUDIENCE, SECRET, make_member
@@ -255,3 +255,10 @@ def test_a_service_that_cannot_deduplicate_gets_each_message_at_most_once(
     assert unknown == second_batch and len(unknown) == 7
     assert rerun.added > 0
     assert warehouse.scalar("select count(*) from activation.sync_pending_batches") == 0
+
+
+def test_a_malformed_memory_limit_is_a_clear_error(settings, monkeypatch):
+    monkeypatch.setenv("ONEDATA_SYNC_MEMORY_LIMIT", "lots")
+
+    with pytest.raises(ActivationError, match="ONEDATA_SYNC_MEMORY_LIMIT must be a size.*'lots'"):
+        plan_audience(settings, AUDIENCE, "test_webhook", SyncOptions())

@@ -6,8 +6,8 @@
     Consent is judged at the send, not now: the rule of dim_members' is_<channel>_consented (the
     person's most recent consent event on the channel decides, a revocation winning a tie) applied
     to the events recorded by then, so a member who revokes after a legitimate send does not fail
-    this test. Suppressions are resolved to people as dim_member_suppressions resolves them, over
-    their whole history (the mart keeps only those active as of one date). Returns each offending
+    this test. Suppressions are resolved to people by int_member_suppressions_resolved, over their
+    whole history (the mart keeps only those active as of one date). Returns each offending
     send with why. Sends to a one_id a later merge retired, and rows written before the ledger had
     a channel, cannot be judged and are left out. -#}
 with
@@ -30,15 +30,9 @@ source_records as (
 
 ),
 
-suppressions as (
+person_suppressions as (
 
-    select * from {{ ref('stg_marketing__suppressions') }}
-
-),
-
-identifiers as (
-
-    select * from {{ ref('dim_identifiers') }}
+    select * from {{ ref('int_member_suppressions_resolved') }}
 
 ),
 
@@ -76,84 +70,6 @@ person_consent_events as (
         on
             consent_events.source_system = source_records.source_system
             and consent_events.source_record_id = source_records.source_record_id
-
-),
-
-enforceable_suppressions as (
-
-    select * from suppressions
-    where rejection_reason is null
-
-),
-
-member_addresses as (
-
-    select
-        one_id,
-        'phone' as id_type,
-        phone as id_value
-    from members
-    where phone is not null
-
-    union all
-
-    select
-        one_id,
-        'email' as id_type,
-        email as id_value
-    from members
-    where email is not null
-
-    union all
-
-    select
-        one_id,
-        'wechat_unionid' as id_type,
-        wechat_unionid as id_value
-    from members
-    where wechat_unionid is not null
-
-),
-
-person_suppressions as (
-
-    select
-        members.one_id,
-        enforceable_suppressions.channel,
-        enforceable_suppressions.suppressed_at,
-        enforceable_suppressions.lifted_at
-    from enforceable_suppressions
-    inner join members
-        on
-            enforceable_suppressions.identifier_type = 'one_id'
-            and enforceable_suppressions.identifier_value = members.one_id
-
-    union
-
-    select
-        identifiers.one_id,
-        enforceable_suppressions.channel,
-        enforceable_suppressions.suppressed_at,
-        enforceable_suppressions.lifted_at
-    from enforceable_suppressions
-    inner join identifiers
-        on
-            enforceable_suppressions.identifier_type = identifiers.id_type
-            and enforceable_suppressions.identifier_value = identifiers.id_value
-    where identifiers.one_id is not null
-
-    union
-
-    select
-        member_addresses.one_id,
-        enforceable_suppressions.channel,
-        enforceable_suppressions.suppressed_at,
-        enforceable_suppressions.lifted_at
-    from enforceable_suppressions
-    inner join member_addresses
-        on
-            enforceable_suppressions.identifier_type = member_addresses.id_type
-            and enforceable_suppressions.identifier_value = member_addresses.id_value
 
 ),
 
