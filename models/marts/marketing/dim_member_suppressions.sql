@@ -3,7 +3,13 @@
     then), with the reason and start of the earliest such suppression. Suppressions are resolved to
     people in int_member_suppressions_resolved; rejected rows and values that name nobody stay
     visible in stg_marketing__suppressions. -#}
-{%- set is_latest = var('onedata__as_of_date') == 'latest' -%}
+{#- With 'latest' (the day of the latest order) audiences are sent after that day: a suppression
+    recorded since already counts (its lift only once the orders catch up). -#}
+{%- if var('onedata__as_of_date') == 'latest' -%}
+    {%- set begun_by_as_of = 'true' -%}
+{%- else -%}
+    {%- set begun_by_as_of = 'cast(member_suppressions.suppressed_at as date) <= as_of.as_of_date' -%}
+{%- endif -%}
 with
 
 member_suppressions as (
@@ -30,14 +36,10 @@ active as (
             member_suppressions.lifted_at is null
             or cast(member_suppressions.lifted_at as date) > as_of.as_of_date
         )
-        {#- 'latest' is the day of the latest order, but audiences are sent now: a suppression
-            recorded after that day already counts (its lift only once the orders catch up). #}
-        {%- if not is_latest %}
-            and (
-                member_suppressions.suppressed_at is null
-                or cast(member_suppressions.suppressed_at as date) <= as_of.as_of_date
-            )
-        {%- endif %}
+        and (
+            member_suppressions.suppressed_at is null
+            or {{ begun_by_as_of }}
+        )
 
 ),
 
