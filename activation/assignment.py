@@ -73,13 +73,23 @@ class AssignmentPlan:
                 return TREATED, name, None
         return TREATED, self.variants[-1][0], None
 
-    def sql_columns(self, one_id_sql: str = "one_id") -> tuple[str, str, str]:
-        """DuckDB expressions for (group, variant, scope) of the person in column `one_id_sql`."""
-        campaign_score = score_sql(sql_literal(self.campaign_id), one_id_sql)
+    def sql_scores(self, one_id_sql: str = "one_id") -> tuple[str, str]:
+        """DuckDB expressions for the campaign's and the global holdout's score of the person in
+        column `one_id_sql` (the global one is null without a global holdout)."""
+        global_score = (
+            score_sql(sql_literal(GLOBAL_HOLDOUT_KEY), one_id_sql) if self.global_holdout_share else "null"
+        )
+        return score_sql(sql_literal(self.campaign_id), one_id_sql), global_score
+
+    def sql_columns(
+        self, one_id_sql: str = "one_id", *, scores: tuple[str, str] | None = None
+    ) -> tuple[str, str, str]:
+        """DuckDB expressions for (group, variant, scope) of the person in column `one_id_sql`,
+        or from score columns already computed (`scores`, as from sql_scores): each sha256 is
+        then computed once per person, not once per expression."""
+        campaign_score, global_score = scores or self.sql_scores(one_id_sql)
         global_hit = (
-            f"{score_sql(sql_literal(GLOBAL_HOLDOUT_KEY), one_id_sql)} < {self.global_holdout_share!r}"
-            if self.global_holdout_share
-            else "false"
+            f"{global_score} < {self.global_holdout_share!r}" if self.global_holdout_share else "false"
         )
         campaign_hit = f"{campaign_score} < {self.holdout_share!r}"
         group = f"case when {global_hit} or {campaign_hit} then '{HOLDOUT}' else '{TREATED}' end"

@@ -1,8 +1,9 @@
 """What a sync will send, decided in the warehouse: eligibility, assignment, caps and the diff.
 
 Everything here is SQL over the audience table, so a million members never pass through Python
-to find the 1% that changed. The result is a temp table `_sync_diff` (one row per record to
-send, numbered in send order) and the counts of everyone not sent and why.
+to find the 1% that changed. The result is a view `_sync_diff` (one row per record to send,
+with its payload) and the counts of everyone not sent and why. A re-sync costs one scan of the
+audience and one join with what the destination holds; only the rows that change go further.
 
 Eligibility is checked here as well as in the audience SQL: a member is sent only with an
 address on the destination's channel, the channel's consent, PIPL's separate consent when the
@@ -21,7 +22,7 @@ from typing import NamedTuple
 import duckdb
 
 from activation import state
-from activation.assignment import HOLDOUT, AssignmentPlan
+from activation.assignment import HOLDOUT, AssignmentPlan, sql_literal
 from activation.destinations import Destination, FrequencyCap
 from activation.destinations.base import CHANNEL_ADDRESS_FIELDS
 from activation.errors import ActivationError
@@ -81,30 +82,45 @@ def config_fingerprint(destination: Destination) -> str:
 
 
 def build_plan(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> PlanCounts:
-    """Create the temp tables _sync_members (every audience member and what happens to them)
-    and _sync_diff (the records to send); return the counts."""
-    _create_members(connection, request)
+    """Create the temp table _sync_members (every member a sync must act on or count, and
+    every held record gone from the audience) and the view _sync_diff (the records to send);
+    return the counts."""
     counts = PlanCounts()
-    counts.audience_size, distinct_ids, null_ids, counts.new_assignments = connection.execute(
-        "select count(*), count(distinct one_id), count(*) - count(one_id), "
-        "count(case when is_new_assignment then 1 end) from _sync_members"
+    counts.audience_size, null_ids = connection.execute(
+        "select count(*), count(*) - count(audience.one_id) "
+        + _audience_from(connection, request)
     ).fetchone()
-    if null_ids or distinct_ids != counts.audience_size:
+    if null_ids or _has_duplicate_ids(connection, request):
         raise ActivationError(
             f"{request.audience.table} breaks the audience contract: one_id must be unique and not null."
         )
-    for outcome, reason, count in connection.execute(
-        "select outcome, ineligible_reason, count(*) from _sync_members group by all"
+    _create_members(connection, request)
+    compared = 0
+    for outcome, reason, count, new_assignments in connection.execute(
+        "select outcome, ineligible_reason, count(*), count(case when is_new_assignment then 1 end) "
+        "from _sync_members where outcome is not null group by all"
     ).fetchall():
+        compared += count
+        counts.new_assignments += new_assignments
         if outcome == "ineligible":
             counts.ineligible[reason] = count
         elif outcome == "held_out":
             counts.held_out = count
         elif outcome == "unchanged":
-            counts.unchanged = count
+            counts.unchanged += count
         elif outcome == "capped":
             counts.capped = count
-    _create_diff(connection, request)
+    # The members _create_members left out are held for this campaign, eligible and unchanged.
+    counts.unchanged += counts.audience_size - compared
+    payload = "".join(f", {_payload_column(f)}" for f in request.destination.payload_fields)
+    connection.execute(
+        f"""
+        create or replace temp view _sync_diff as
+        select operation, one_id, variant, record_fingerprint{payload}
+        from _sync_members
+        where operation is not null
+        """
+    )
     for operation, count in connection.execute(
         "select operation, count(*) from _sync_diff group by 1"
     ).fetchall():
@@ -112,15 +128,67 @@ def build_plan(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> P
     return counts
 
 
+def _audience_from(
+    connection: duckdb.DuckDBPyConnection, request: SyncRequest, joins: str = ""
+) -> str:
+    """FROM the audience (alias `audience`), with the journey's registration window if any."""
+    registration_join, registration_filter = "", ""
+    if request.registered_days is not None:
+        if not relation_exists(connection, MEMBERS):
+            raise ActivationError(f"{MEMBERS} is missing: run dbt build first.")
+        low, high = request.registered_days
+        registration_join = f"inner join {MEMBERS} as members on audience.one_id = members.one_id"
+        registration_filter = (
+            "where date_diff('day', cast(members.registered_at as date), audience.as_of_date) "
+            f"between {int(low)} and {int(high)}"
+        )
+    return f"""
+        from {request.audience.table} as audience
+        {registration_join}
+        {joins}
+        {registration_filter}
+    """
+
+
+def _has_duplicate_ids(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> bool:
+    """Whether two audience rows share a one_id. A primary key or unique constraint on one_id
+    (the generated audiences declare one) means the warehouse already refused duplicates."""
+    schema, _, table = request.audience.table.partition(".")
+    constrained = connection.execute(
+        """
+        select count(*) from duckdb_constraints()
+        where schema_name = ? and table_name = ?
+            and constraint_type in ('PRIMARY KEY', 'UNIQUE')
+            and constraint_column_names = ['one_id']
+        """,
+        [schema, table],
+    ).fetchone()[0]
+    if constrained:
+        return False
+    size, distinct_ids = connection.execute(
+        f"select count(one_id), count(distinct one_id) from {request.audience.table}"
+    ).fetchone()
+    return size != distinct_ids
+
+
+def _payload_column(field_name: str) -> str:
+    # Prefixed: a payload field never collides with the plan's own columns.
+    return f"payload__{field_name}"
+
+
 def _held(request: SyncRequest) -> tuple[str, list]:
-    """What the destination holds now: (one_id, record_fingerprint), with its parameters."""
+    """What the destination holds now: (one_id, record_fingerprint, is_held_by_campaign), with
+    its parameters. is_held_by_campaign: sent by a run of this campaign, hence recorded treated."""
     destination = request.destination
     if destination.mode == "append":
         # Appended messages are never updated or removed; what was sent for this campaign on
         # this destination is not sent again, whatever the audience does afterwards.
         return (
             f"""
-            select one_id, any_value(payload_fingerprint) as record_fingerprint
+            select
+                one_id,
+                any_value(payload_fingerprint) as record_fingerprint,
+                true as is_held_by_campaign
             from {state.SYNC_LEDGER}
             where campaign_id = ? and destination_name = ?
                 and operation = 'add' and send_status in ('sent', 'unknown')
@@ -130,16 +198,27 @@ def _held(request: SyncRequest) -> tuple[str, list]:
         )
     return (
         f"""
-        select one_id, record_fingerprint from {state.SYNC_STATE}
-        where audience_name = ? and destination_name = ?
+        select
+            sync_state.one_id,
+            sync_state.record_fingerprint,
+            coalesce(sync_runs.campaign_id = ?, false) as is_held_by_campaign
+        from {state.SYNC_STATE} as sync_state
+        left join {state.SYNC_RUNS} as sync_runs
+            on sync_state.sync_run_id = sync_runs.sync_run_id
+        where sync_state.audience_name = ? and sync_state.destination_name = ?
         """,
-        [request.audience.name, destination.name],
+        [request.campaign_id, request.audience.name, destination.name],
     )
 
 
 def _create_members(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> None:
-    """One row per audience member: eligibility, assignment (recorded, else hashed now: a
-    re-sync hashes only newcomers), the fingerprint and the outcome, in one pass."""
+    """One pass over the audience, full-joined with what the destination holds. A member held
+    for this campaign, still eligible and unchanged needs nothing (no assignment lookup, no
+    cap) and is left out: a re-sync keeps only the few rows that change, the ineligible and
+    the held out (counted), and, in mirror mode, the held records to remove.
+
+    Eligibility, assignment (recorded, else hashed now: a re-sync hashes only newcomers), the
+    record fingerprint and the outcome; the payload is kept for the records to send."""
     destination = request.destination
     address_fields = CHANNEL_ADDRESS_FIELDS[destination.channel]
     has_address = " or ".join(f"nullif(trim(audience.{f}), '') is not null" for f in address_fields)
@@ -152,122 +231,146 @@ def _create_members(connection: duckdb.DuckDBPyConnection, request: SyncRequest)
                 where channel in ('all', '{destination.channel}')
             ) as suppressions on audience.one_id = suppressions.one_id"""
         suppressed = "suppressions.one_id is not null"
-    registration_join, registration_filter = "", ""
-    if request.registered_days is not None:
-        if not relation_exists(connection, MEMBERS):
-            raise ActivationError(f"{MEMBERS} is missing: run dbt build first.")
-        low, high = request.registered_days
-        registration_join = f"inner join {MEMBERS} as members on audience.one_id = members.one_id"
-        registration_filter = (
-            "where date_diff('day', cast(members.registered_at as date), audience.as_of_date) "
-            f"between {int(low)} and {int(high)}"
-        )
-    # Null and '' must differ in the fingerprint: chr(0) stands for null.
+    # DuckDB's 64-bit hash of the configuration and each payload value (null and '' differ):
+    # a third of md5's cost over a million members. (A DuckDB upgrade that changed it would
+    # resend every held record once, as an update.)
     fingerprint_input = ", ".join(
         [repr(config_fingerprint(destination))]
-        + [f"coalesce(cast(audience.{f} as varchar), chr(0))" for f in destination.payload_fields]
+        + [f"audience.{f}" for f in destination.payload_fields]
     )
+    payload = [_payload_column(f) for f in destination.payload_fields]
     ad_platform_rule = (
         "when audience.is_ad_platform_consented is not true then 'no_ad_platform_consent'"
         if destination.is_ad_platform or destination.channel == "ad_platform"
         else ""
     )
-    group, variant, scope = request.assignment.sql_columns("candidates.one_id")
+    campaign_score, global_score = request.assignment.sql_scores("one_id")
+    group, variant, scope = request.assignment.sql_columns(scores=("campaign_score", "global_score"))
     held_sql, held_parameters = _held(request)
     recent = _recent_sends_sql(request)
+    is_append = "true" if destination.mode == "append" else "false"
+    is_mirror = "true" if destination.mode == "mirror" else "false"
+    is_sent = "outcome in ('add', 'update')"
     connection.execute(
         f"""
         create or replace temp table _sync_members as
         with candidates as (
             select
                 audience.one_id,
+                true as is_in_audience,
                 case
                     when not ({has_address}) then 'no_address'
                     when audience.{consent} is not true then 'no_consent'
                     {ad_platform_rule}
                     when {suppressed} then 'suppressed'
                 end as ineligible_reason,
-                md5(concat_ws(chr(31), {fingerprint_input})) as record_fingerprint
-            from {request.audience.table} as audience
-            {suppression_join}
-            {registration_join}
-            {registration_filter}
+                cast(hash({fingerprint_input}) as varchar) as record_fingerprint,
+                {", ".join(f"audience.{f} as {_payload_column(f)}" for f in destination.payload_fields)}
+            {_audience_from(connection, request, suppression_join)}
+        ),
+        held as ({held_sql}),
+        compared as (
+            select
+                coalesce(candidates.one_id, held.one_id) as one_id,
+                coalesce(candidates.is_in_audience, false) as is_in_audience,
+                candidates.ineligible_reason,
+                candidates.record_fingerprint,
+                held.one_id is not null as is_held,
+                held.record_fingerprint as held_fingerprint,
+                {", ".join(f"candidates.{column}" for column in payload)}
+            from candidates
+            full join held on candidates.one_id = held.one_id
+            where not coalesce(
+                candidates.is_in_audience
+                and candidates.ineligible_reason is null
+                and held.is_held_by_campaign
+                and ({is_append} or held.record_fingerprint = candidates.record_fingerprint),
+                false
+            )
         ),
         recorded as (
             select one_id, assignment_group, variant, holdout_scope
             from {state.CAMPAIGN_ASSIGNMENTS}
             where campaign_id = ?
         ),
-        held as ({held_sql}),
         recent as ({recent["sql"]}),
+        looked_up as (
+            select
+                compared.*,
+                compared.is_in_audience and compared.ineligible_reason is null as is_eligible,
+                recorded.one_id is not null as is_recorded,
+                recorded.assignment_group as recorded_group,
+                recorded.variant as recorded_variant,
+                recorded.holdout_scope as recorded_scope,
+                {recent["capped"]} as is_capped
+            from compared
+            left join recorded on compared.one_id = recorded.one_id
+            left join recent on compared.one_id = recent.one_id
+        ),
+        scored as (
+            -- Hashed once per person, and only for the eligible without a recorded assignment.
+            select
+                *,
+                case when is_eligible and not is_recorded then {campaign_score} end as campaign_score,
+                case when is_eligible and not is_recorded then {global_score} end as global_score
+            from looked_up
+        ),
         assigned as (
             select
-                candidates.one_id,
-                candidates.ineligible_reason,
-                candidates.record_fingerprint,
-                held.one_id is not null as is_held,
-                held.record_fingerprint as held_fingerprint,
-                {recent["capped"]} as is_capped,
-                candidates.ineligible_reason is null and recorded.one_id is null as is_new_assignment,
+                *,
+                is_eligible and not is_recorded as is_new_assignment,
                 case
-                    when candidates.ineligible_reason is not null then null
-                    when recorded.one_id is not null then recorded.assignment_group
+                    when not is_eligible then null
+                    when is_recorded then recorded_group
                     else {group}
                 end as assignment_group,
                 case
-                    when candidates.ineligible_reason is not null then null
-                    when recorded.one_id is not null then recorded.variant
+                    when not is_eligible then null
+                    when is_recorded then recorded_variant
                     else {variant}
                 end as variant,
                 case
-                    when candidates.ineligible_reason is not null then null
-                    when recorded.one_id is not null then recorded.holdout_scope
+                    when not is_eligible then null
+                    when is_recorded then recorded_scope
                     else {scope}
                 end as holdout_scope
-            from candidates
-            left join recorded on candidates.one_id = recorded.one_id
-            left join held on candidates.one_id = held.one_id
-            left join recent on candidates.one_id = recent.one_id
+            from scored
+        ),
+        decided as (
+            select
+                *,
+                case
+                    when not is_in_audience then null
+                    when ineligible_reason is not null then 'ineligible'
+                    when assignment_group = '{HOLDOUT}' then 'held_out'
+                    when not is_held and is_capped then 'capped'
+                    when not is_held then 'add'
+                    when {is_append} then 'unchanged'
+                    when held_fingerprint = record_fingerprint then 'unchanged'
+                    else 'update'
+                end as outcome
+            from assigned
         )
         select
-            *,
+            one_id,
+            outcome,
+            ineligible_reason,
+            is_new_assignment,
+            assignment_group,
+            variant,
+            holdout_scope,
             case
-                when ineligible_reason is not null then 'ineligible'
-                when assignment_group = '{HOLDOUT}' then 'held_out'
-                when not is_held and is_capped then 'capped'
-                when not is_held then 'add'
-                when '{destination.mode}' = 'append' then 'unchanged'
-                when held_fingerprint = record_fingerprint then 'unchanged'
-                else 'update'
-            end as outcome
-        from assigned
+                when {is_sent} then outcome
+                -- Held but no longer treated and eligible (left the audience, withdrew consent, ...).
+                when {is_mirror} and is_held
+                    and coalesce(outcome, 'gone') in ('gone', 'ineligible', 'held_out') then 'remove'
+            end as operation,
+            case when {is_sent} then record_fingerprint else held_fingerprint end as record_fingerprint,
+            {", ".join(f"case when {is_sent} then {column} end as {column}" for column in payload)}
+        from decided
+        where outcome is not null or ({is_mirror} and is_held)
         """,
-        [request.campaign_id, *held_parameters, *recent["parameters"]],
-    )
-
-
-def _create_diff(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> None:
-    removals, parameters = "", []
-    if request.destination.mode == "mirror":
-        held_sql, parameters = _held(request)
-        # Held but no longer treated and eligible (left the audience, withdrew consent, ...).
-        removals = f"""
-            union all
-            select 'remove' as operation, held.one_id, null as variant, held.record_fingerprint
-            from ({held_sql}) as held
-            anti join (
-                select one_id from _sync_members where outcome in ('update', 'unchanged')
-            ) as kept on held.one_id = kept.one_id
-        """
-    connection.execute(
-        f"""
-        create or replace temp table _sync_diff as
-        select outcome as operation, one_id, variant, record_fingerprint
-        from _sync_members
-        where outcome in ('add', 'update')
-        {removals}
-        """,
-        parameters,
+        [*held_parameters, request.campaign_id, *recent["parameters"]],
     )
 
 
@@ -341,50 +444,53 @@ class BatchPlan(NamedTuple):
 def plan_batches(
     connection: duckdb.DuckDBPyConnection, request: SyncRequest, batch_size: int
 ) -> list[BatchPlan]:
-    """Cut the diff into batches in SQL (temp table _sync_batches) and return them in send
-    order. A batch holds one operation and one variant (a service sends one content per
-    call); a batch an earlier run sent without recording the answer (killed, or the answer
-    lost) goes first and whole, under its recorded key."""
+    """Cut the diff into batches and return them in send order (the order of send_query). A
+    batch holds one operation and one variant (a service sends one content per call); a batch
+    an earlier run sent without recording the answer (killed, or the answer lost) goes first
+    and whole, under its recorded key. Only the groups are counted in SQL: the rows are not
+    numbered, so a first sync does not sort a million records twice."""
     order = " ".join(f"when '{op}' then {rank}" for rank, op in enumerate(OPERATION_ORDER))
+    scope = " and ".join(
+        f"{column} = {sql_literal(value)}"
+        for column, value in (
+            ("audience_name", request.audience.name),
+            ("destination_name", request.destination.name),
+            ("campaign_id", request.campaign_id),
+        )
+    )
     connection.execute(
         f"""
-        create or replace temp table _sync_batches as
+        create or replace temp view _sync_batches as
         with pending as (
             select distinct
                 unnest(string_split(one_ids, ',')) as one_id,
                 operation,
                 idempotency_key
             from {state.SYNC_PENDING_BATCHES}
-            where audience_name = ? and destination_name = ? and campaign_id = ?
-        ),
-        keyed as (
-            select diff.*, pending.idempotency_key as pending_key
-            from _sync_diff as diff
-            left join pending on diff.one_id = pending.one_id and diff.operation = pending.operation
+            where {scope}
         )
         select
-            keyed.*,
-            dense_rank() over (
-                order by pending_key nulls last, case operation {order} end, variant
-            ) as batch_group,
-            case
-                when pending_key is null
-                    then (row_number() over (
-                        partition by pending_key, operation, variant order by one_id
-                    ) - 1) // {int(batch_size)}
-                else 0
-            end as batch_part
-        from keyed
-        """,
-        [request.audience.name, request.destination.name, request.campaign_id],
+            diff.*,
+            pending.idempotency_key as pending_key,
+            case diff.operation {order} end as operation_rank
+        from _sync_diff as diff
+        left join pending on diff.one_id = pending.one_id and diff.operation = pending.operation
+        """
     )
-    return [
-        BatchPlan(*row)
-        for row in connection.execute(
-            "select count(*), any_value(operation), any_value(variant), any_value(pending_key) "
-            "from _sync_batches group by batch_group, batch_part order by batch_group, batch_part"
-        ).fetchall()
-    ]
+    groups = connection.execute(
+        "select pending_key, operation_rank, operation, variant, count(*) "
+        "from _sync_batches group by all"
+    ).fetchall()
+    # The order of send_query's ORDER BY: pending key (nulls last), operation, variant (nulls last).
+    groups.sort(key=lambda g: (g[0] is None, g[0] or "", g[1], g[3] is None, g[3] or ""))
+    plans = []
+    for pending_key, _, operation, variant, count in groups:
+        if pending_key:
+            sizes = [count]
+        else:
+            sizes = [min(batch_size, count - start) for start in range(0, count, batch_size)]
+        plans.extend(BatchPlan(size, operation, variant, pending_key) for size in sizes)
+    return plans
 
 
 def send_query(
@@ -394,31 +500,36 @@ def send_query(
     pending result to fetch batch by batch: (fingerprint, one_id, *fields); what is the same
     for a whole batch (operation, variant, pending key) comes with plan_batches.
 
-    Payload fields are read from the audience only now, for the records sent. A removal carries
-    the member's channel address where the members mart still has it: some services remove by
-    address (a WeCom tag), not by our id."""
+    The payload was read from the audience by the plan. A removal carries the member's channel
+    address where the members mart still has it: some services remove by address (a WeCom
+    tag), not by our id."""
     destination = request.destination
     address_fields = set(CHANNEL_ADDRESS_FIELDS[destination.channel])
-    members_known = relation_exists(connection, MEMBERS)
+    has_removals = connection.execute(
+        "select count(*) from _sync_batches where operation = 'remove'"
+    ).fetchone()[0]
+    members_join = has_removals and relation_exists(connection, MEMBERS)
     columns = []
     for f in destination.payload_fields:
-        if f in address_fields and members_known:
-            columns.append(f"case when batches.operation = 'remove' then members.{f} else audience.{f} end")
+        if f in address_fields and members_join:
+            columns.append(
+                f"case when batches.operation = 'remove' then members.{f} "
+                f"else batches.{_payload_column(f)} end"
+            )
         else:
-            columns.append(f"audience.{f}")
-    members_join = (
+            columns.append(f"batches.{_payload_column(f)}")
+    join = (
         f"left join {MEMBERS} as members "
         "on batches.operation = 'remove' and batches.one_id = members.one_id"
-        if members_known
+        if members_join
         else ""
     )
     return connection.execute(
         f"""
         select batches.record_fingerprint, batches.one_id, {", ".join(columns)}
         from _sync_batches as batches
-        left join {request.audience.table} as audience
-            on batches.operation <> 'remove' and batches.one_id = audience.one_id
-        {members_join}
-        order by batches.batch_group, batches.batch_part, batches.one_id
+        {join}
+        order by batches.pending_key nulls last, batches.operation_rank,
+            batches.variant nulls last, batches.one_id
         """
     )

@@ -172,6 +172,64 @@ def test_holdout_is_recorded_never_sent_and_never_reassigned(settings, warehouse
     assert not {o for o, g in second.items() if g == "holdout"} & set(receiver.ids("add"))
 
 
+def test_a_new_campaign_re_decides_who_the_destination_keeps(settings, warehouse, receiver):
+    # Members held for one campaign are known treated for it alone: under another campaign its
+    # own holdout is drawn, and a mirror destination drops the members that fall in it.
+    sync_audience(settings, AUDIENCE, "test_webhook", campaign_id="spring", holdout_share=0.1)
+    held = state_ids(warehouse)
+    receiver.received.clear()
+
+    summary = sync_audience(settings, AUDIENCE, "test_webhook", campaign_id="autumn", holdout_share=0.5)
+
+    autumn_treated = treated_ids(range(1, 61), campaign="autumn", share=0.5)
+    assert set(receiver.ids("remove")) == held - autumn_treated
+    assert set(receiver.ids("add")) == autumn_treated - held
+    assert not receiver.ids("update")
+    assert summary.unchanged == len(held & autumn_treated)
+    assert state_ids(warehouse) == autumn_treated
+    recorded = dict(warehouse.rows(
+        "select one_id, assignment_group from activation.campaign_assignments where campaign_id = 'autumn'"
+    ))
+    assert set(recorded) == eligible_ids(range(1, 61))
+
+
+def test_a_change_to_a_field_the_destination_is_not_sent_sends_nothing(settings, warehouse, receiver):
+    sync_audience(settings, AUDIENCE, "test_webhook")
+    requests_after_first = receiver.requests
+    # test_webhook sends phone and member_level: rfm_group and e-mail are not in its records.
+    warehouse.write_audience(
+        [make_member(n, rfm_group="changed", email=f"new{n}@example.com") for n in range(1, 61)]
+    )
+
+    summary = sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert receiver.requests == requests_after_first
+    assert (summary.added, summary.updated, summary.removed) == (0, 0, 0)
+
+
+def test_an_audience_repeating_a_one_id_is_refused_unless_a_primary_key_guards_it(
+    settings, warehouse, receiver
+):
+    members = [make_member(n) for n in range(1, 11)]
+    warehouse.write_audience([*members, members[0]])
+
+    with pytest.raises(ActivationError, match="one_id must be unique"):
+        sync_audience(settings, AUDIENCE, "test_webhook")
+    assert receiver.requests == 0
+
+    # dbt gives every audience a primary key on one_id (DuckDB enforces it while building), so
+    # the sync trusts the key instead of counting the ids again.
+    warehouse.write_audience(members)
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute(f"alter table segments.seg_{AUDIENCE} add primary key (one_id)")
+        with pytest.raises(duckdb.ConstraintException):
+            connection.execute(
+                f"insert into segments.seg_{AUDIENCE} (one_id) values (?)", [members[0]["one_id"]]
+            )
+    summary = sync_audience(settings, AUDIENCE, "test_webhook")
+    assert summary.added == len(treated_ids(range(1, 11)))
+
+
 def test_rejected_records_are_recorded_and_retried_next_run(settings, warehouse, receiver):
     rejected_id = sorted(treated_ids(range(1, 61)))[0]
     phone = make_member(int(rejected_id[1:]))["phone"]

@@ -8,16 +8,18 @@ other answer is returned to the destination, which decides what it means for its
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import requests
-import urllib3
 
 from activation.errors import DestinationError
 from activation.masking import scrub_pii
+
+if TYPE_CHECKING:
+    import requests
 
 USER_AGENT = "onedata-activate/0.1"
 MAX_ERROR_MESSAGE_CHARS = 300
@@ -25,7 +27,7 @@ MAX_ERROR_MESSAGE_CHARS = 300
 # A service's own throttling or busy signal inside an answer that is not 429/5xx (WeCom's
 # errcode 45009, Meta's error code 17 on HTTP 400): None when the answer is final, else the
 # seconds to wait (0.0 = use the backoff).
-TransientCheck = Callable[[requests.Response], "float | None"]
+TransientCheck = Callable[["requests.Response"], "float | None"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,8 +75,20 @@ class HttpClient:
     def __init__(self, destination_name: str, policy: RetryPolicy, headers: dict | None = None):
         self.destination_name = destination_name
         self.policy = policy
-        self.session = requests.Session()
-        self.session.headers.update({"User-Agent": USER_AGENT, **(headers or {})})
+        self._headers = {"User-Agent": USER_AGENT, **(headers or {})}
+        self._session: requests.Session | None = None
+        # requests takes ~70 ms to import: it loads while the warehouse plans the sync, and
+        # the first request finds it ready.
+        threading.Thread(target=_import_requests, name="import-requests", daemon=True).start()
+
+    @property
+    def session(self) -> requests.Session:
+        if self._session is None:
+            import requests
+
+            self._session = requests.Session()
+            self._session.headers.update(self._headers)
+        return self._session
 
     def request(
         self,
@@ -93,6 +107,8 @@ class HttpClient:
         (an SMS send without a request id): it is retried only when it surely never arrived
         (the connection was refused) or the service answered that it did not take it (429,
         5xx, busy); a lost answer raises at once, so nothing is sent twice."""
+        import requests
+
         attempts = self.policy.max_retries + 1
         failure = "no attempt"
         for attempt in range(attempts):
@@ -132,11 +148,19 @@ class HttpClient:
         )
 
     def close(self) -> None:
-        self.session.close()
+        if self._session is not None:
+            self._session.close()
+
+
+def _import_requests() -> None:
+    import requests  # noqa: F401
 
 
 def _never_arrived(error: Exception) -> bool:
     """The connection was never made: the request cannot have been carried out."""
+    import requests
+    import urllib3
+
     if isinstance(error, requests.ConnectTimeout):
         return True
     reason = error.args[0] if error.args else None

@@ -32,10 +32,9 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 
 from activation.destinations.base import (
     BatchResult,
@@ -53,6 +52,9 @@ from activation.destinations.http import (
 )
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
+
+if TYPE_CHECKING:
+    import requests
 
 MAX_ROWS_PER_REQUEST = 10_000
 # Payload field -> Meta schema key, in the order the schema lists them.

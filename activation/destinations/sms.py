@@ -34,10 +34,9 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import requests
 
 from activation.destinations.base import (
     PAYLOAD_FIELD_CHOICES,
@@ -58,6 +57,9 @@ from activation.destinations.http import (
 from activation.destinations.normalise import cn_mobile_11_digits
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
+
+if TYPE_CHECKING:
+    import requests
 
 API_VERSION = "2017-05-25"
 MAX_RECIPIENTS = 100

@@ -15,9 +15,9 @@ import orjson
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import requests
 
 from activation.destinations.base import (
     BatchResult,
@@ -36,6 +36,9 @@ from activation.destinations.http import (
 )
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
+
+if TYPE_CHECKING:
+    import requests
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -55,10 +55,9 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import requests
 
 from activation.destinations.base import (
     BatchResult,
@@ -77,6 +76,9 @@ from activation.destinations.http import (
 )
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
+
+if TYPE_CHECKING:
+    import requests
 
 ACTIONS = ("tag", "group_send")
 MAX_RECIPIENTS_PER_TASK = 10_000
