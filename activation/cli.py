@@ -329,6 +329,8 @@ def _sync_text(summary) -> str:
         ("capped", summary.capped, "over a frequency cap, sent when the window allows"),
         ("rejected", summary.rejected, "refused, recorded, retried next run"),
     ]
+    if summary.unknown:
+        rows.insert(4, ("  unknown", summary.unknown, "answer lost: may have arrived, not resent"))
     lines = [
         heading,
         f"  campaign {summary.campaign_id}, mode {summary.mode}, audience version {summary.audience_version}",

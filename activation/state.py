@@ -21,6 +21,8 @@ SYNC_STATE = f"{ACTIVATION_SCHEMA}.sync_state"
 CAMPAIGN_ASSIGNMENTS = f"{ACTIVATION_SCHEMA}.campaign_assignments"
 SYNC_LEDGER = f"{ACTIVATION_SCHEMA}.sync_ledger"
 SYNC_PENDING_BATCHES = f"{ACTIVATION_SCHEMA}.sync_pending_batches"
+# The ledger's error_message of a send whose answer was lost (status `unknown`).
+LOST_ANSWER = "the answer was lost: may have been sent, not resent"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,9 @@ class LedgerBatch:
     fingerprints: list[str]
     errors: list[str | None] | None = None
     references: list[str | None] | None = None
+    # unknowns[i]: the destination may have carried record i out but its answer was lost; not
+    # resent (counted as taken), recorded `unknown`. None when no record is.
+    unknowns: list[bool] | None = None
 
     def accepted(self) -> tuple[list[str], list[str]]:
         """(one_ids, fingerprints) of the records taken."""
@@ -165,12 +170,11 @@ def settle_pending_as_unknown(
         )
         select
             sync_run_id, campaign_id, audience_name, destination_name, ?, ?, ?, operation, null,
-            idempotency_key, ?, unnest(string_split(one_ids, ',')), 'unknown',
-            'the answer was lost: may have been sent, not resent', 0
+            idempotency_key, ?, unnest(string_split(one_ids, ',')), 'unknown', ?, 0
         from {SYNC_PENDING_BATCHES}
         where audience_name = ? and destination_name = ? and campaign_id = ?
         """,
-        [channel, sync_mode, audience_version, utc_now(), run.audience_name,
+        [channel, sync_mode, audience_version, utc_now(), LOST_ANSWER, run.audience_name,
          run.destination_name, run.campaign_id],
     ).fetchone()[0]
     connection.execute(
@@ -268,11 +272,15 @@ def _insert_ledger(connection, run: RunInfo, rows: LedgerBatch, **batch) -> None
     """Columns that vary by record are bound as lists and unnested; the others once. In the
     common batch (everything taken, one variant) only one_id and the fingerprint vary."""
     errors = rows.errors or [None]
+    unknowns = rows.unknowns or [False] * len(errors)
     per_record = {
         "variant": rows.variants,
-        "error_message": errors,
+        "error_message": [LOST_ANSWER if unknown else error for error, unknown in zip(errors, unknowns)],
         "destination_reference": rows.references or [None],
-        "send_status": ["sent" if error is None else "rejected" for error in errors],
+        "send_status": [
+            "rejected" if error is not None else "unknown" if unknown else "sent"
+            for error, unknown in zip(errors, unknowns)
+        ],
         # Only what was sent costs; a refused record is free.
         "unit_cost": [batch["unit_cost"] if error is None else 0.0 for error in errors],
     }

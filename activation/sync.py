@@ -91,6 +91,8 @@ class SyncSummary:
     suppressed: int = 0
     capped: int = 0
     rejected: int = 0
+    # Sent, but the service's answer was lost (counted in sent; recorded `unknown`, not resent).
+    unknown: int = 0
     batches: int = 0
     seconds: float = 0.0
     suppression_reasons: dict[str, int] = field(default_factory=dict)
@@ -398,7 +400,7 @@ class _Sender:
         key = pending_key or _idempotency_key(self.run, operation, outgoing)
         return _Batch(operation, variant, self.summary.batches, key, rows, outgoing, refused)
 
-    def _write(self, batch: _Batch) -> dict[str, tuple[str | None, str | None]]:
+    def _write(self, batch: _Batch) -> dict[str, tuple[str | None, str | None, bool]]:
         if not batch.outgoing or self.dry_run:
             return {}
         self.throttle.wait()
@@ -406,11 +408,14 @@ class _Sender:
             [record for _, record in batch.outgoing], batch.operation, batch.key
         )
         if result.accepted_everything or all(
-            outcome.error is None and outcome.reference is None for outcome in result.results
+            outcome.error is None and outcome.reference is None and not outcome.unknown
+            for outcome in result.results
         ):
             return {}  # the common answer: everything taken, nothing to remember per record
         return {
-            outcome.external_id: (scrub_pii(outcome.error) if outcome.error else None, outcome.reference)
+            outcome.external_id: (
+                scrub_pii(outcome.error) if outcome.error else None, outcome.reference, outcome.unknown
+            )
             for outcome in result.results
         }
 
@@ -419,18 +424,21 @@ class _Sender:
         this batch overlap the sending of the next one."""
         summary = self.summary
         rows = [row for row, _ in batch.outgoing] + [row for row, _ in batch.refused]
-        errors = references = None
+        errors = references = unknowns = None
         if results or batch.refused:
-            no_answer = (None, None)
+            no_answer = (None, None, False)
             answers = [results.get(row[1], no_answer) for row, _ in batch.outgoing]
             errors = [answer[0] for answer in answers] + [reason for _, reason in batch.refused]
             references = [answer[1] for answer in answers] + [None] * len(batch.refused)
+            if any(answer[2] for answer in answers):
+                unknowns = [answer[2] for answer in answers] + [False] * len(batch.refused)
         ledger = LedgerBatch(
             one_ids=[row[1] for row in rows],
             variants=[batch.variant] * len(rows),
             fingerprints=[row[0] for row in rows],
             errors=errors,
             references=references,
+            unknowns=unknowns,
         )
         if not self.dry_run:
             self.writer.submit(batch.number, functools.partial(
@@ -443,6 +451,7 @@ class _Sender:
         rejected = [error for error in errors or () if error]
         self.rejections.update(rejected)
         summary.rejected += len(rejected)
+        summary.unknown += sum(unknowns or ())
         self.sent[batch.operation] += len(rows) - len(rejected)
         summary.added, summary.updated, summary.removed = (
             self.sent["add"], self.sent["update"], self.sent["remove"]

@@ -258,6 +258,77 @@ def test_a_failed_write_raises_leaves_nothing_and_the_rerun_writes_it(tmp_path, 
     assert names(tmp_path) == ["run-2-add-00001.csv"]
 
 
+class SimulatedCrash(BaseException):
+    """The process dies here (a BaseException: nothing in the destination catches it)."""
+
+
+def crash_at(monkeypatch, crashes):
+    """Make the destination's atomic writes crash when `crashes(target)` says so."""
+    from activation.destinations import file as file_module
+
+    real = file_module._write_atomically
+
+    def write(target, writer):
+        if crashes(target):
+            raise SimulatedCrash(target.name)
+        real(target, writer)
+
+    monkeypatch.setattr(file_module, "_write_atomically", write)
+    return lambda: monkeypatch.setattr(file_module, "_write_atomically", real)
+
+
+def test_a_crash_after_the_part_is_in_place_never_writes_the_batch_twice(tmp_path, monkeypatch):
+    destination = file_destination(tmp_path)
+    markers = []
+
+    def after_the_part(target):
+        markers.append(target) if target.parent.name == "keys" else None
+        return target.parent.name == "keys" and len(markers) == 2  # the `done` marker
+
+    restore = crash_at(monkeypatch, after_the_part)
+    with pytest.raises(SimulatedCrash):
+        destination.write_batch(RECORDS, "add", "key-1")
+    assert names(tmp_path) == ["run-1-add-00001.csv"]  # the part left, its answer did not
+    restore()
+
+    rerun = file_destination(tmp_path, RunInfo("run-2", RUN.audience_name, "x", "c1"))
+    result = rerun.write_batch(RECORDS, "add", "key-1")
+
+    assert all(outcome.ok for outcome in result.results)
+    assert names(tmp_path) == ["run-1-add-00001.csv"]
+    again = file_destination(tmp_path, RunInfo("run-3", RUN.audience_name, "x", "c1"))
+    assert again.write_batch(RECORDS, "add", "key-1") == result
+    assert names(tmp_path) == ["run-1-add-00001.csv"]
+
+
+def test_a_crash_between_two_pack_files_finishes_the_batch_without_repeating_one(
+    tmp_path, monkeypatch
+):
+    destination = file_destination(tmp_path, channel="ad_platform", crowd_pack="tencent_ads")
+    member = {"external_id": "a", "phone": "13800138000", "email": None}
+    destination.write_batch(encoded(destination, [member]), "add", "key-1")
+    moved = encoded(destination, [{**member, "phone": "13900000009"}])
+
+    restore = crash_at(monkeypatch, lambda target: target.name.endswith("-reduce.zip"))
+    with pytest.raises(SimulatedCrash):
+        destination.write_batch(moved, "update", "key-2")
+    assert names(tmp_path) == ["run-1-add-00001.zip", "run-1-update-00002.zip"]
+    restore()
+
+    rerun = file_destination(tmp_path, RunInfo("run-2", RUN.audience_name, "x", "c1"),
+                             channel="ad_platform", crowd_pack="tencent_ads")
+    rerun.write_batch(moved, "update", "key-2")
+
+    folder = audience_folder(tmp_path)
+    assert names(tmp_path) == [
+        "run-1-add-00001.zip", "run-1-update-00002-reduce.zip", "run-1-update-00002.zip",
+    ]
+    assert unzip(folder / "run-1-update-00002-reduce.zip")[1] == f"{TENCENT_MD5_OF_13800138000}\n"
+    # The index holds the new number only: removing the member reduces that hash alone.
+    rerun.write_batch([{"external_id": "a"}], "remove", "key-3")
+    assert unzip(folder / "run-2-remove-00002.zip")[1] == f"{hashlib.md5(b'13900000009').hexdigest()}\n"
+
+
 # Through the sync -------------------------------------------------------------------------
 
 

@@ -15,8 +15,10 @@ from activation.assignment import AssignmentPlan
 from activation.cli import main
 from activation.errors import ActivationError, DestinationError
 from activation.settings import Settings
+from activation.state import LOST_ANSWER
 from activation.sync import SyncOptions, plan_audience, sync_audience
 from tests.conftest import AUDIENCE, SECRET, make_member
+from tests.fakes.smtp_server import FakeSmtpServer
 
 EVERYONE = range(1, 61)
 
@@ -255,6 +257,35 @@ def test_a_service_that_cannot_deduplicate_gets_each_message_at_most_once(
     assert unknown == second_batch and len(unknown) == 7
     assert rerun.added > 0
     assert warehouse.scalar("select count(*) from activation.sync_pending_batches") == 0
+
+
+def test_an_email_whose_answer_was_lost_is_recorded_unknown_and_never_sent_again(
+    settings, warehouse, tmp_path
+):
+    server = FakeSmtpServer().start()  # a real SMTP server on loopback, no login
+    path = tmp_path / "mail.yml"
+    path.write_text(yaml.safe_dump({"destinations": {"newsletter": {
+        "type": "smtp", "channel": "email", "host": server.host, "port": server.port,
+        "from_address": "news@brand.example", "subject": "Hi", "body_template": "Hi {display_name}",
+        "fields": ["display_name"], "holdout_share": 0.0, "max_retries": 2,
+        "backoff_base_seconds": 0.01, "timeout_seconds": 5,
+    }}}))
+    configured = Settings(duckdb_path=settings.duckdb_path, raw_dir=settings.raw_dir, destinations_file=path)
+    server.inject("ok", "drop_after_data")  # the second message is queued, its 250 lost
+    try:
+        first = sync_audience(configured, AUDIENCE, "newsletter")
+        second = sync_audience(configured, AUDIENCE, "newsletter")
+    finally:
+        server.stop()
+
+    assert first.rejected == 0 and first.added == sum(server.delivered("add").values())
+    assert max(server.delivered("add").values()) == 1 and server.duplicates == 0
+    lost = server.messages[1]["X-Onedata-External-Id"]
+    assert warehouse.rows(
+        "select one_id, send_status, error_message from activation.sync_ledger where send_status <> 'sent'"
+    ) == [(lost, "unknown", LOST_ANSWER)]
+    assert (second.added, second.rejected) == (0, 0)
+    assert first.unknown == 1
 
 
 def test_a_malformed_memory_limit_is_a_clear_error(settings, monkeypatch):

@@ -24,7 +24,9 @@ import random
 import threading
 from collections import Counter, deque
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.fakes.loopback import LoopbackHttpServer
 
 # The FakeService protocol's answer names -> the script's actions.
 INJECTED_ANSWERS = {"throttle": 429, "server_error": 500, "drop": "drop"}
@@ -72,7 +74,7 @@ class FaultMode:
         }
 
 
-class WebhookReceiver:
+class WebhookReceiver(LoopbackHttpServer):
     def __init__(self, secret: str) -> None:
         self.secret = secret
         # Processed records by (operation, external_id): what the service took.
@@ -107,26 +109,16 @@ class WebhookReceiver:
         self._answers: dict[str, tuple[str, int, dict]] = {}
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        # A short poll interval: stop() waits for the serve loop to notice, once per test.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(_handler_for(self))
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/onedata"
-
-    def start(self) -> WebhookReceiver:
-        self._thread.start()
-        return self
+        return f"{self.base_url}/onedata"
 
     def stop(self) -> None:
         self._stopping.set()
         self.release.set()
-        self._server.shutdown()
-        self._server.server_close()
+        super().stop()
 
     # The FakeService protocol ------------------------------------------------------------
 

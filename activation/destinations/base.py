@@ -64,6 +64,9 @@ class RecordResult(NamedTuple):
     # The service's own id for what it did with the record (a BizId, a msgid, a session id):
     # kept in the ledger so feedback can be pulled or matched later.
     reference: str | None = None
+    # The answer was lost after the service may have carried the record out (an SMTP server
+    # that dropped the connection after the message's end): recorded `unknown`, never resent.
+    unknown: bool = False
 
     @property
     def ok(self) -> bool:

@@ -11,11 +11,13 @@ same folder, fsynced and renamed; pickup scripts should skip dot-files. Bookkeep
 under <path>/.onedata/<destination>/<audience>/ (below: <state>), so the audience folder holds
 only files to pick up.
 
-Idempotency. The batch's idempotency key (derived from its content by the sync) is recorded in
-<state>/keys/ with the per-record outcome once its part file is renamed into place. A batch
-whose key is already recorded is not written again (a rerun after a lost acknowledgement, even
-under a new run id) and gets the recorded outcome back. A crash between the rename and the key
-record leaves one window where a rerun writes the batch twice.
+Idempotency. The batch's idempotency key (derived from its content by the sync) names a marker
+in <state>/keys/. Before any part file of the batch is renamed into place, the marker records
+the batch as `writing` with its file names and per-record outcome; once the files (and a crowd
+pack's index) are written it says `done`. A batch whose marker says `done` is not written again
+(a rerun after a lost acknowledgement, even under a new run id) and gets the recorded outcome
+back; one left `writing` by a crash is finished under its recorded names: the files already in
+place are kept, only the missing ones are written. So no crash makes a batch appear twice.
 
 Plain data files (`format`): csv (UTF-8, header), jsonl (one JSON object per line, UTF-8) or
 parquet (every column a string). Columns: external_id then the payload fields; removals carry
@@ -216,16 +218,31 @@ class FileDestination(Destination):
         state = self.options.path / STATE_FOLDER / self.name / self.run.audience_name
         marker = state / "keys" / f"{_safe_key(idempotency_key)}.json"
         try:
-            if marker.exists():
-                return _recorded_result(marker, records)
+            recorded = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else None
+            # Markers written before the `writing` state existed are finished batches.
+            if recorded is not None and recorded.get("status", "done") == "done":
+                return _result(records, recorded["errors"])
+            if recorded is not None:
+                stem = recorded["stem"]  # an earlier run stopped half-way: finish its batch
             folder.mkdir(parents=True, exist_ok=True)
             marker.parent.mkdir(parents=True, exist_ok=True)
             if self.crowd_pack is None:
-                written, errors = self._write_data_file(folder, stem, records, operation), {}
+                files, errors, record_index = self._data_file(stem, records, operation), {}, None
             else:
-                written, errors = self._write_crowd_pack(folder, state, stem, records, operation)
-            answer = {"files": written, "errors": errors}
-            _write_atomically(marker, lambda handle: handle.write(json.dumps(answer).encode()))
+                files, errors, record_index = self._crowd_pack(state, stem, records, operation)
+            names = [name for name, _ in files]
+            if recorded is None:
+                _write_marker(marker, "writing", stem, names, errors)
+            else:
+                # The same content gives the same files; what the first attempt announced wins.
+                names, errors = recorded["files"], recorded["errors"]
+                files = [(name, write) for name, write in files if name in names]
+            for name, write in files:
+                if not (folder / name).exists():
+                    _write_atomically(folder / name, write)
+            if record_index is not None:
+                record_index()
+            _write_marker(marker, "done", stem, names, errors)
         except (OSError, sqlite3.Error) as error:
             reason = getattr(error, "strerror", None) or str(error)
             raise DestinationError(
@@ -236,62 +253,61 @@ class FileDestination(Destination):
 
     # Plain data files -------------------------------------------------------------------
 
-    def _write_data_file(
-        self, folder: Path, stem: str, records: Sequence[Record], operation: Operation
-    ) -> list[str]:
+    def _data_file(
+        self, stem: str, records: Sequence[Record], operation: Operation
+    ) -> list[tuple[str, Callable[[BinaryIO], object]]]:
+        """The batch's one part file: (name, writer)."""
         columns = ["external_id"] if operation == "remove" else ["external_id", *self.payload_fields]
-        target = folder / f"{stem}.{self.format}"
         writer = {"csv": _write_csv, "jsonl": _write_jsonl, "parquet": _write_parquet}[self.format]
-        _write_atomically(target, lambda handle: writer(handle, columns, records))
-        return [target.name]
+        return [(f"{stem}.{self.format}", lambda handle: writer(handle, columns, records))]
 
     # Crowd packs ------------------------------------------------------------------------
 
-    def _write_crowd_pack(
-        self,
-        folder: Path,
-        state: Path,
-        stem: str,
-        records: Sequence[Record],
-        operation: Operation,
-    ) -> tuple[list[str], dict[str, str]]:
+    def _crowd_pack(
+        self, state: Path, stem: str, records: Sequence[Record], operation: Operation
+    ) -> tuple[list[tuple[str, Callable[[BinaryIO], object]]], dict[str, str], Callable[[], None]]:
+        """The batch's pack files (name, writer), the refused records, and the update of the
+        pack index (which hashes this destination holds) to run once the files are written."""
         pack = self.crowd_pack
         fields = [f for f in pack.fields if f in self.payload_fields]
         errors: dict[str, str] = {}
-        with contextlib.closing(sqlite3.connect(state / f"crowd-{pack.name}.sqlite3")) as index:
+        index_path = state / f"crowd-{pack.name}.sqlite3"
+        with contextlib.closing(sqlite3.connect(index_path)) as index:
             index.execute(
                 "create table if not exists written (external_id text primary key, ids text not null)"
             )
             held = _held_ids(index, [record["external_id"] for record in records])
-            rows, stale, taken = [], [], {}
-            for record in records:
-                external_id = record["external_id"]
-                if operation == "remove":
-                    ids = held.get(external_id)
-                    if ids is None:
-                        errors[external_id] = (
-                            f"not in the {pack.name} pack index ({STATE_FOLDER}/): this "
-                            "destination never wrote its hashes, so it has nothing to reduce"
-                        )
-                        continue
-                else:
-                    ids, problem = _pack_ids(record, fields, pack)
-                    if problem:
-                        errors[external_id] = problem
-                        continue
-                    old = held.get(external_id) or {}
-                    gone = {f: v for f, v in old.items() if v and v != ids.get(f)}
-                    if gone:
-                        stale.append(gone)
-                    taken[external_id] = ids
-                rows.append(ids)
+        rows, stale, taken = [], [], {}
+        for record in records:
+            external_id = record["external_id"]
+            if operation == "remove":
+                ids = held.get(external_id)
+                if ids is None:
+                    errors[external_id] = (
+                        f"not in the {pack.name} pack index ({STATE_FOLDER}/): this "
+                        "destination never wrote its hashes, so it has nothing to reduce"
+                    )
+                    continue
+            else:
+                ids, problem = _pack_ids(record, fields, pack)
+                if problem:
+                    errors[external_id] = problem
+                    continue
+                old = held.get(external_id) or {}
+                gone = {f: v for f, v in old.items() if v and v != ids.get(f)}
+                if gone:
+                    stale.append(gone)
+                taken[external_id] = ids
+            rows.append(ids)
 
-            written = []
-            if rows:
-                written.append(self._write_pack_file(folder, stem, fields, rows))
-            if stale:
-                written.append(self._write_pack_file(folder, f"{stem}-reduce", fields, stale))
-            with index:
+        files = []
+        if rows:
+            files.append(self._pack_file(stem, fields, rows))
+        if stale:
+            files.append(self._pack_file(f"{stem}-reduce", fields, stale))
+
+        def record_index() -> None:
+            with contextlib.closing(sqlite3.connect(index_path)) as index, index:
                 if operation == "remove":
                     index.executemany(
                         "delete from written where external_id = ?",
@@ -302,11 +318,13 @@ class FileDestination(Destination):
                         "insert or replace into written values (?, ?)",
                         [(external_id, json.dumps(ids)) for external_id, ids in taken.items()],
                     )
-        return written, errors
 
-    def _write_pack_file(self, folder: Path, stem: str, fields: list[str], rows: list[dict]) -> str:
+        return files, errors, record_index
+
+    def _pack_file(
+        self, stem: str, fields: list[str], rows: list[dict]
+    ) -> tuple[str, Callable[[BinaryIO], object]]:
         pack = self.crowd_pack
-        target = folder / f"{stem}.{pack.extension}"
         if pack.header is None:
             # One bare id per line (tencent_ads takes one id type per file), zipped.
             [field_name] = fields
@@ -326,8 +344,7 @@ class FileDestination(Destination):
                     writer.writerow(header)
                     writer.writerows([row.get(f) or "" for f in header.values()] for row in rows)
 
-        _write_atomically(target, write)
-        return target.name
+        return f"{stem}.{pack.extension}", write
 
     def _fail(self, problem: str) -> None:
         raise ActivationError(f"Destination {self.name}: {problem}.")
@@ -374,8 +391,9 @@ def _safe_key(idempotency_key: str) -> str:
     return hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()
 
 
-def _recorded_result(marker: Path, records: Sequence[Record]) -> BatchResult:
-    return _result(records, json.loads(marker.read_text(encoding="utf-8"))["errors"])
+def _write_marker(marker: Path, status: str, stem: str, files: list[str], errors: dict) -> None:
+    content = json.dumps({"status": status, "stem": stem, "files": files, "errors": errors})
+    _write_atomically(marker, lambda handle: handle.write(content.encode()))
 
 
 def _result(records: Sequence[Record], errors: dict[str, str]) -> BatchResult:

@@ -20,6 +20,9 @@ Replies:
   RetryPolicy) and reconnects, resending from the record that failed; max_retries failures in a
   row end the batch: if nothing of it was taken that raises DestinationError, else the records
   not yet sent are rejected (the sync retries them next run) and the others are kept.
+- A connection lost after the message's end of data left (the server may have queued it and
+  its 250 was lost): that message is not resent, since most servers would deliver it twice; it
+  comes back `unknown` (the ledger says so) and the session goes on with the next record.
 - 535 (authentication failed), 530 (authentication required), any other 5xx to the greeting,
   EHLO or MAIL FROM, a server without STARTTLS when asked for it, a TLS certificate that does not
   verify: DestinationError, the same for every record.
@@ -79,6 +82,30 @@ class _Transient(Exception):
 
 class _Rejected(Exception):
     """The server refused this message for good."""
+
+
+class _AnswerLost(Exception):
+    """The connection broke after the whole message had left: it may have been queued."""
+
+
+class _EndOfDataTracking:
+    """Notes when a message's end of data (CRLF.CRLF, the last thing DATA sends) has left."""
+
+    end_of_data_sent = False
+
+    def send(self, s):
+        super().send(s)
+        sent = s.encode("ascii", "replace") if isinstance(s, str) else s
+        if sent.endswith(b"\r\n.\r\n"):
+            self.end_of_data_sent = True
+
+
+class _SMTP(_EndOfDataTracking, smtplib.SMTP):
+    pass
+
+
+class _SMTP_SSL(_EndOfDataTracking, smtplib.SMTP_SSL):
+    pass
 
 
 class SmtpDestination(Destination):
@@ -152,6 +179,11 @@ class SmtpDestination(Destination):
                 continue
             except _Rejected as error:
                 outcomes[external_id] = RecordResult(external_id, str(error))
+            except _AnswerLost:
+                self._disconnect(polite=False)
+                outcomes[external_id] = RecordResult(
+                    external_id, reference=message["Message-ID"], unknown=True
+                )
             else:
                 outcomes[external_id] = RecordResult(external_id, reference=message["Message-ID"])
             failures, position = 0, position + 1
@@ -208,12 +240,12 @@ class SmtpDestination(Destination):
         smtp = None
         try:
             if options.use_ssl:
-                smtp = smtplib.SMTP_SSL(
+                smtp = _SMTP_SSL(
                     options.host, options.port, timeout=options.timeout_seconds,
                     context=ssl.create_default_context(),
                 )
             else:
-                smtp = smtplib.SMTP(options.host, options.port, timeout=options.timeout_seconds)
+                smtp = _SMTP(options.host, options.port, timeout=options.timeout_seconds)
             smtp.ehlo()
             if options.starttls:
                 smtp.starttls(context=ssl.create_default_context())
@@ -278,6 +310,7 @@ class _Session:
         self.destination = destination
 
     def send_message(self, message: EmailMessage) -> None:
+        self.smtp.end_of_data_sent = False
         try:
             self.smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
@@ -299,6 +332,8 @@ class _Session:
                 raise _Transient(_reply(error)) from error
             raise _Rejected(_reply(error)) from error
         except (smtplib.SMTPServerDisconnected, socket.timeout, OSError) as error:
+            if self.smtp.end_of_data_sent:
+                raise _AnswerLost from error
             raise _Transient(f"connection lost ({type(error).__name__})") from error
 
 

@@ -16,8 +16,10 @@ import re
 import threading
 import uuid
 from collections import Counter, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.loopback import LoopbackHttpServer
 
 MAX_ROWS = 10_000
 # Meta returns a handful of samples of the invalid entries, never all of them.
@@ -28,7 +30,7 @@ _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _PATH = re.compile(r"^/(v\d+\.\d+)/(\d+)/users$")
 
 
-class FakeMetaAudience:
+class FakeMetaAudience(LoopbackHttpServer):
     def __init__(self, access_token: str, audience_id: str = "23850000000000001") -> None:
         self.access_token = access_token
         self.audience_id = audience_id
@@ -40,23 +42,7 @@ class FakeMetaAudience:
         self.rejected: dict[str, str] = {}
         self.script: deque[str] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeMetaAudience:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler_for(self))
 
     # FakeService protocol.
     def delivered(self, operation: str) -> Counter[str]:

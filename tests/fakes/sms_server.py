@@ -31,10 +31,12 @@ import threading
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import requests
+
+from tests.fakes.loopback import LoopbackHttpServer
 
 MAX_RECIPIENTS = 100
 BEIJING = dt.timezone(dt.timedelta(hours=8))
@@ -43,7 +45,7 @@ _MOBILE = re.compile(r"^(?:\+?86|0086)?(1[3-9]\d{9})$")
 SUCCESS = (3, "DELIVERED")
 
 
-class FakeAliyunSms:
+class FakeAliyunSms(LoopbackHttpServer):
     def __init__(
         self,
         access_key_id: str,
@@ -73,23 +75,11 @@ class FakeAliyunSms:
         self._nonces: set[str] = set()
         self._biz_numbers = itertools.count(900_619_746_936_498_440)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        super().__init__(_handler_for(self))
 
     @property
     def endpoint(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
-
-    def start(self) -> FakeAliyunSms:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        return f"{self.base_url}/"
 
     # FakeService protocol.
     def delivered(self, operation: str) -> Counter[str]:

@@ -1,7 +1,8 @@
 """A real SMTP server on 127.0.0.1 (aiosmtpd, in a thread) that keeps the mail it is given.
 
-It stores every message, but a Message-ID it has already taken is accepted and not stored
-again (the receiving side's deduplication). It can require a login (AUTH PLAIN/LOGIN over the
+It stores every message; a Message-ID it has already taken is counted in `duplicates` and
+not stored again (what a receiving side that deduplicates could drop), but it still counts as
+delivered: most mail servers would deliver the copy. It can require a login (AUTH PLAIN/LOGIN over the
 plain connection, loopback only), refuse chosen recipients at RCPT with 550, refuse a record at
 DATA with 550 (reject(), by the X-Onedata-External-Id header), and misbehave on the next MAIL
 commands, one answer each (inject()):
@@ -10,7 +11,7 @@ commands, one answer each (inject()):
 - "server_error": 451 4.3.0 (the connection stays open);
 - "drop": the connection is closed without an answer;
 - "drop_after_data": the message is stored, then the connection is closed before the 250
-  (the sender never learns it was taken, and sends it again).
+  (the sender never learns it was taken).
 
 Implements the FakeService protocol of tests/conformance.py, counting messages under their
 X-Onedata-External-Id header (operation "add": mail has no update or remove).
@@ -124,13 +125,13 @@ class FakeSmtpServer:
         with self._lock:
             if external_id in self.rejected:
                 return self.rejected[external_id]
+            self.received[external_id] += 1
             message_id = message.get("Message-ID", "")
             if message_id and message_id in self._seen_ids:
                 self.duplicates += 1
                 return None
             self._seen_ids.add(message_id)
             self.messages.append(message)
-            self.received[external_id] += 1
             return None
 
 

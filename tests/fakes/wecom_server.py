@@ -24,8 +24,10 @@ import socket
 import threading
 import uuid
 from collections import Counter, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.loopback import LoopbackHttpServer
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 MAX_RECIPIENTS = 10_000
@@ -33,7 +35,7 @@ MAX_PAGE = 1000
 BUSY = {"throttle": (45009, "api freq out of limit"), "server_error": (-1, "system busy")}
 
 
-class FakeWecom:
+class FakeWecom(LoopbackHttpServer):
     def __init__(
         self,
         corp_id: str = "ww_test_corp",
@@ -70,22 +72,7 @@ class FakeWecom:
         self.marked: dict[tuple[str, str], set[str]] = {}
         self.messages: dict[str, dict] = {}
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        # A short poll interval: stop() waits for it.
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def start(self) -> FakeWecom:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__(_handler_for(self))
 
     # --- test set-up -------------------------------------------------------------------------
 
