@@ -314,8 +314,8 @@ class _Sender:
         self.writer: _Writer | None = None
 
     def send(self, request: SyncRequest, total: int) -> None:
-        """Pipeline: each batch is recorded as pending before it leaves; its answer is recorded
-        together with the next batch's pending row, in one transaction."""
+        """Pipeline: each batch is recorded as pending (committed) before it leaves; its answer
+        is committed by the writer thread while the next batch is on the network."""
         summary, destination = self.summary, self.destination
         started = time.monotonic()
         done = 0

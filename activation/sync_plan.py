@@ -289,9 +289,15 @@ def _create_members(connection: duckdb.DuckDBPyConnection, request: SyncRequest)
             )
         ),
         recorded as (
+            -- Only the eligible need their assignment: the lookup builds on the few rows left,
+            -- not on every assignment the campaign has recorded.
             select one_id, assignment_group, variant, holdout_scope
             from {state.CAMPAIGN_ASSIGNMENTS}
             where campaign_id = ?
+                and one_id in (
+                    select one_id from compared
+                    where is_in_audience and ineligible_reason is null
+                )
         ),
         recent as ({recent["sql"]}),
         looked_up as (

@@ -41,6 +41,9 @@ def main() -> int:
                         help="runs of first sync + re-sync; medians are reported (shared machines are noisy)")
     args = parser.parse_args()
 
+    # Bytecode for the CLI's modules, as an installed package has it: with PYTHONDONTWRITEBYTECODE
+    # set, a checkout would otherwise compile them again in every `activate` process.
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "activation")], check=True)
     runs = [_run_once(args.members, args.batch_size, number) for number in range(1, args.repeat + 1)]
 
     print(f"\n{'run':<5} {'':<22} {'sent':>10} {'wall s':>8} {'sync s':>8} {'records/s':>11} {'peak MiB':>9}")
