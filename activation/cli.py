@@ -450,7 +450,8 @@ def feedback_serve(settings: Settings, host: str, port: int, flush_every_seconds
 
     POST /feedback takes feedback events (JSON); POST /feedback/sms_gateway/<destination> takes
     Alibaba Cloud SMS delivery receipts. Requests are signed with ACTIVATE__FEEDBACK__SECRET
-    (X-Onedata-Timestamp, X-Onedata-Signature, as the webhook destination signs)."""
+    (X-Onedata-Timestamp, X-Onedata-Signature, as the webhook destination signs); SMS receipts
+    may instead carry ?token=ACTIVATE__FEEDBACK__SMS_PUSH_TOKEN, since Alibaba Cloud cannot sign."""
     import logging
 
     from activation.feedback_server import serve_feedback

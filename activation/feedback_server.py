@@ -16,7 +16,10 @@ The API it offers:
   success, err_code, err_msg, sms_size, biz_id, out_id}, times in Beijing time. Answer 200
   {"code": 0, "msg": ..., "accepted", "rejected"}: Alibaba Cloud checks only that `code` is a
   number and pushes again (after 1, 5 and 10 minutes) on any other HTTP status. Alibaba Cloud
-  does not sign its pushes this way, so a relay that signs them sits in front.
+  cannot sign its pushes our way: when ACTIVATE__FEEDBACK__SMS_PUSH_TOKEN is set (32
+  characters or more), a push to this route whose URL carries ?token=<that token> is taken
+  unsigned, so the push URL configured in the console needs no relay. A wrong token is 401;
+  the token opens this route only, and a re-pushed receipt lands once (its id is its content).
 - GET /health: 200, unsigned. 400 when the body is not JSON, 404 for other paths, 411 without
   Content-Length, 413 above 10 MiB, 503 while the buffer is full or the server is stopping
   (the sender retries).
@@ -53,7 +56,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import duckdb
 
@@ -66,6 +69,8 @@ from activation.settings import ACTIVATION_SCHEMA, Settings
 logger = logging.getLogger(__name__)
 
 SECRET_ENV = "ACTIVATE__FEEDBACK__SECRET"
+SMS_PUSH_TOKEN_ENV = "ACTIVATE__FEEDBACK__SMS_PUSH_TOKEN"
+MIN_PUSH_TOKEN_CHARS = 32
 MAX_CLOCK_SKEW_SECONDS = 300
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # Alibaba Cloud reports times as Beijing time without an offset; China has no daylight saving.
@@ -125,6 +130,7 @@ class FeedbackServer:
         max_buffered: int | None = None,
         shutdown_wait_seconds: float = 10.0,
         clock: Callable[[], float] = time.time,
+        sms_push_token: str | None = None,
     ) -> None:
         if not secret:
             raise ActivationError(
@@ -133,6 +139,13 @@ class FeedbackServer:
             )
         self.settings = settings
         self._secret = secret.encode("utf-8")
+        if sms_push_token is not None and len(sms_push_token) < MIN_PUSH_TOKEN_CHARS:
+            # It travels in a URL and guards the route alone: it must not be guessable.
+            raise ActivationError(
+                f"{SMS_PUSH_TOKEN_ENV} must be at least {MIN_PUSH_TOKEN_CHARS} characters, for "
+                "example from: python -c 'import secrets; print(secrets.token_urlsafe(32))'."
+            )
+        self._sms_push_token = sms_push_token.encode("utf-8") if sms_push_token else None
         self._clock = clock
         self.flush_every_seconds = flush_every_seconds
         self.flush_every_events = flush_every_events
@@ -210,6 +223,14 @@ class FeedbackServer:
             return "invalid signature"
         if abs(self._clock() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
             return "timestamp outside 5 minutes (replayed or clock skew)"
+        return None
+
+    def verify_push_token(self, given: str) -> str | None:
+        """None when an unsigned SMS receipt push carries our push token; else why not."""
+        if self._sms_push_token is None:
+            return f"push tokens are not enabled (set {SMS_PUSH_TOKEN_ENV})"
+        if not hmac.compare_digest(self._sms_push_token, given.encode("utf-8", "replace")):
+            return "invalid push token"
         return None
 
     def accept_events(self, items: list[Any]) -> tuple[int, dict[str, Any]]:
@@ -583,7 +604,8 @@ def _handler_for(server: FeedbackServer) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             with server._lock:
                 server.stats.requests += 1
-            path = urlsplit(self.path).path
+            url = urlsplit(self.path)
+            path = url.path
             sms_route = _SMS_ROUTE.match(path)
             if path.rstrip("/") != "/feedback" and not sms_route:
                 self._discard_body()
@@ -592,7 +614,11 @@ def _handler_for(server: FeedbackServer) -> type[BaseHTTPRequestHandler]:
             body = self._read_body()
             if body is None:
                 return
-            problem = server.verify(self.headers, body)
+            push_token = parse_qs(url.query).get("token")
+            if push_token and sms_route:
+                problem = server.verify_push_token(push_token[-1])
+            else:
+                problem = server.verify(self.headers, body)
             if problem:
                 with server._lock:
                     server.stats.unauthorised += 1
@@ -668,6 +694,7 @@ def serve_feedback(
     server = FeedbackServer(
         settings, os.environ.get(SECRET_ENV), host=host, port=port,
         flush_every_seconds=flush_every_seconds, flush_every_events=flush_every_events,
+        sms_push_token=os.environ.get(SMS_PUSH_TOKEN_ENV) or None,
     )
     stop = threading.Event()
     handled = (signal.SIGTERM, signal.SIGINT)

@@ -30,6 +30,7 @@ import requests
 from click.testing import CliRunner
 
 from activation.cli import main
+from activation.errors import ActivationError
 from activation.feedback_server import SECRET_ENV, FeedbackServer
 from activation.settings import Settings
 from tests.conftest import PROJECT_DIR
@@ -399,6 +400,45 @@ def test_receipts_still_unmapped_at_shutdown_are_kept_aside_masked(server, setti
     assert "warehouse busy at shutdown" in reject["rejection_reason"]
     assert reject["phone_number"] == "138****0002" and reject["biz_id"] == "biz-A"
     assert stats.rejected == 1 and stats.unwritten == 0
+
+
+PUSH_TOKEN = "push-token-not-real-0123456789abcdef"
+
+
+def test_an_unsigned_receipt_push_with_the_push_token_is_taken(start_server, settings, sms_ledger, caplog):
+    # Alibaba Cloud pushes plain JSON to the URL set in its console: no signature headers.
+    caplog.set_level(logging.DEBUG)
+    server = start_server(sms_push_token=PUSH_TOKEN)
+    url = f"{server.url}/feedback/sms_gateway/{SMS_DESTINATION}"
+    unsigned = {"Content-Type": "application/json"}
+
+    taken = post(f"{url}?token={PUSH_TOKEN}", [sms_report("13800000002", "biz-A")], headers=unsigned)
+    wrong = post(f"{url}?token={PUSH_TOKEN[:-1]}x", [sms_report("13800000003", "biz-A")], headers=unsigned)
+    no_token = post(url, [sms_report("13800000003", "biz-A")], headers=unsigned)
+    # The token opens the SMS route only: onedata events stay signed.
+    on_events = post(f"{server.url}/feedback?token={PUSH_TOKEN}", [EVENT], headers=unsigned)
+    server.flush()
+
+    assert taken.status_code == 200 and taken.json()["accepted"] == 1
+    assert (wrong.status_code, wrong.json()) == (401, {"error": "invalid push token"})
+    assert no_token.status_code == 401 and on_events.status_code == 401
+    assert [row["one_id"] for row in landed_rows(settings)] == ["p00002"]
+    assert server.stats.unauthorised == 3 and reject_rows(settings) == []
+    # The server's log (the test's own HTTP client logs its URLs too).
+    assert not any(PUSH_TOKEN in r.getMessage() for r in caplog.records if r.name.startswith("activation"))
+    assert any(r.name.startswith("activation") for r in caplog.records)
+
+
+def test_a_push_token_is_refused_when_none_is_configured(server, sms_ledger):
+    answer = post(f"{server.url}/feedback/sms_gateway/{SMS_DESTINATION}?token={PUSH_TOKEN}",
+                  [sms_report("13800000002", "biz-A")], headers={"Content-Type": "application/json"})
+
+    assert answer.status_code == 401 and "not enabled" in answer.json()["error"]
+
+
+def test_a_guessable_push_token_is_refused_at_start(settings):
+    with pytest.raises(ActivationError, match="at least 32 characters"):
+        FeedbackServer(settings, FEEDBACK_SECRET, port=0, sms_push_token="short-token")
 
 
 # The command ------------------------------------------------------------------------------
