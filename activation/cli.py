@@ -221,10 +221,14 @@ def preview(settings: Settings, audience: str, limit: int) -> None:
 @click.option("--variants", help="A/B split of the treated members, e.g. a=0.5,b=0.5.  [default: one variant]")
 @click.option("--dry-run", is_flag=True,
               help="Everything but the network: plan, encode and batch every record; send nothing, write no sync state.")
+@click.option("--full-diff", is_flag=True,
+              help="Compare every member with what the destination holds, not only the members "
+                   "the audience builds changed since the last sync.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no progress bar).")
 @click.pass_obj
 def sync(settings: Settings, audience: str, destination: str, campaign_id: str | None,
-         holdout_share: float | None, variants: str | None, dry_run: bool, as_json: bool) -> None:
+         holdout_share: float | None, variants: str | None, dry_run: bool, full_diff: bool,
+         as_json: bool) -> None:
     """Send AUDIENCE to a destination: eligible members minus the holdout, only what changed.
 
     Exit code 3 when the destination rejected records (recorded, retried on the next run)."""
@@ -234,7 +238,7 @@ def sync(settings: Settings, audience: str, destination: str, campaign_id: str |
     with _ProgressBar(enabled=not as_json) as progress:
         summary = sync_audience(settings, audience, destination, campaign_id=campaign_id,
                                 holdout_share=holdout_share, variants=parse_variants(variants),
-                                dry_run=dry_run, on_progress=progress.update)
+                                dry_run=dry_run, full_diff=full_diff, on_progress=progress.update)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -250,16 +254,20 @@ def sync(settings: Settings, audience: str, destination: str, campaign_id: str |
 @click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
               help="Share held out as control group.  [default: the destination's, else 0.10]")
 @click.option("--variants", help="A/B split of the treated members, e.g. a=0.5,b=0.5.")
+@click.option("--full-diff", is_flag=True,
+              help="Compare every member with what the destination holds, not only the members "
+                   "the audience builds changed since the last sync.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_obj
 def plan(settings: Settings, audience: str, destination: str, campaign_id: str | None,
-         holdout_share: float | None, variants: str | None, as_json: bool) -> None:
+         holdout_share: float | None, variants: str | None, full_diff: bool, as_json: bool) -> None:
     """Show what `activate sync` would add, update and remove now; sends and writes nothing."""
     from activation.assignment import parse_variants
     from activation.sync import SyncOptions, plan_audience
 
     report = plan_audience(settings, audience, destination,
-                           SyncOptions(campaign_id, holdout_share, parse_variants(variants)))
+                           SyncOptions(campaign_id, holdout_share, parse_variants(variants),
+                                       full_diff=full_diff))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return
@@ -267,7 +275,8 @@ def plan(settings: Settings, audience: str, destination: str, campaign_id: str |
     lines = [
         f"Plan: {report.audience} -> {report.destination} (mode {report.mode}, campaign "
         f"{report.campaign_id}, audience version {report.audience_version}); nothing sent",
-        f"  {'audience':<11} {plan_dict['audience_size']:>10,}",
+        f"  {'audience':<11} {plan_dict['audience_size']:>10,}  "
+        + _compared_text(plan_dict["compared"], plan_dict["full_diff_reason"]),
         f"  {'add':<11} {plan_dict['adds']:>10,}  new to the destination",
         f"  {'update':<11} {plan_dict['updates']:>10,}  payload changed since the last sync",
         f"  {'remove':<11} {plan_dict['removes']:>10,}  no longer in the audience or no longer eligible",
@@ -310,6 +319,12 @@ class _ProgressBar:
         self._shown = progress.done
 
 
+def _compared_text(compared: str, reason: str | None) -> str:
+    if compared == "changed":
+        return "compared: only the members changed since the last sync"
+    return f"compared: every member ({reason})" if reason else "compared: every member"
+
+
 def _sync_text(summary) -> str:
     heading = (
         f"DRY RUN (nothing sent, no sync state written): {summary.audience} -> {summary.destination}"
@@ -334,6 +349,7 @@ def _sync_text(summary) -> str:
     lines = [
         heading,
         f"  campaign {summary.campaign_id}, mode {summary.mode}, audience version {summary.audience_version}",
+        f"  {_compared_text(summary.compared, summary.full_diff_reason)}",
     ]
     for name, count, meaning in rows:
         lines.append(f"  {name:<11} {count:>10,}  {meaning}")

@@ -21,6 +21,10 @@ SYNC_STATE = f"{ACTIVATION_SCHEMA}.sync_state"
 CAMPAIGN_ASSIGNMENTS = f"{ACTIVATION_SCHEMA}.campaign_assignments"
 SYNC_LEDGER = f"{ACTIVATION_SCHEMA}.sync_ledger"
 SYNC_PENDING_BATCHES = f"{ACTIVATION_SCHEMA}.sync_pending_batches"
+SYNC_BASELINES = f"{ACTIVATION_SCHEMA}.sync_baselines"
+SYNC_OUTCOMES = f"{ACTIVATION_SCHEMA}.sync_outcomes"
+AUDIENCE_CAPTURES = f"{ACTIVATION_SCHEMA}.audience_captures"
+AUDIENCE_CHANGES = f"{ACTIVATION_SCHEMA}.audience_changes"
 # The ledger's error_message of a send whose answer was lost (status `unknown`).
 LOST_ANSWER = "the answer was lost: may have been sent, not resent"
 

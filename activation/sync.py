@@ -45,6 +45,7 @@ from activation.sync_plan import (
     SyncRequest,
     build_plan,
     plan_batches,
+    record_baseline,
     record_new_assignments,
     send_query,
 )
@@ -95,6 +96,9 @@ class SyncSummary:
     unknown: int = 0
     batches: int = 0
     seconds: float = 0.0
+    # "changed": only the members changed since the last completed sync were compared; "all".
+    compared: str = "all"
+    full_diff_reason: str | None = None
     suppression_reasons: dict[str, int] = field(default_factory=dict)
     rejection_reasons: dict[str, int] = field(default_factory=dict)
 
@@ -147,6 +151,8 @@ class SyncPlanReport:
             "capped": counts.capped,
             "suppressed": counts.suppressed,
             "suppression_reasons": dict(counts.ineligible),
+            "compared": counts.compared,
+            "full_diff_reason": counts.full_diff_reason,
             "samples": self.samples,
         }
 
@@ -157,6 +163,8 @@ class SyncOptions:
     holdout_share: float | None = None
     variants: tuple[tuple[str, float], ...] = ((DEFAULT_VARIANT, 1.0),)
     registered_days: tuple[int, int] | None = None
+    # Compare every member, not only those changed since the last completed sync.
+    full_diff: bool = False
 
 
 def plan_audience(
@@ -167,7 +175,7 @@ def plan_audience(
     with warehouse.connect(settings.duckdb_path, read_only=True) as connection:
         _limit_memory(connection)
         request, version = _request(connection, settings, destination, audience_name, options)
-        counts = build_plan(connection, request)
+        counts = build_plan(connection, request, full_diff=options.full_diff)
         samples = {
             operation: [
                 one_id
@@ -199,9 +207,10 @@ def sync_audience(
     variants: tuple[tuple[str, float], ...] = ((DEFAULT_VARIANT, 1.0),),
     registered_days: tuple[int, int] | None = None,
     dry_run: bool = False,
+    full_diff: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> SyncSummary:
-    options = SyncOptions(campaign_id, holdout_share, variants, registered_days)
+    options = SyncOptions(campaign_id, holdout_share, variants, registered_days, full_diff)
     destination = _destination(settings, destination_name)
     destination.check()
     started = time.monotonic()
@@ -220,7 +229,7 @@ def sync_audience(
                     connection, run, channel=destination.channel, sync_mode=destination.mode,
                     audience_version=version,
                 )
-        counts = build_plan(connection, request)
+        counts = build_plan(connection, request, full_diff=full_diff)
         summary = SyncSummary(
             run_id=run.run_id,
             audience=run.audience_name,
@@ -236,6 +245,8 @@ def sync_audience(
             suppressed=counts.suppressed,
             capped=counts.capped,
             suppression_reasons=dict(counts.ineligible),
+            compared=counts.compared,
+            full_diff_reason=counts.full_diff_reason,
         )
         with state.transaction(connection):
             if not dry_run:
@@ -251,6 +262,8 @@ def sync_audience(
                 record_new_assignments(connection, request, run.run_id)
         sender = _Sender(connection, destination, run, summary, dry_run, on_progress, version)
         sender.send(request, sum(counts.operations.values()))
+        if not dry_run:
+            record_baseline(connection, request, counts, run.run_id)
         summary.seconds = round(time.monotonic() - started, 3)
         return summary
 

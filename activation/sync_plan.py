@@ -2,8 +2,10 @@
 
 Everything here is SQL over the audience table, so a million members never pass through Python
 to find the 1% that changed. The result is a view `_sync_diff` (one row per record to send,
-with its payload) and the counts of everyone not sent and why. A re-sync costs one scan of the
-audience and one join with what the destination holds; only the rows that change go further.
+with its payload) and the counts of everyone not sent and why. A full comparison costs one scan
+of the audience and one join with what the destination holds; only the rows that change go
+further. When dbt captured which members each audience build changed, a re-sync compares only
+those and reuses the last sync's outcome for the others (_dirty_members).
 
 Eligibility is checked here as well as in the audience SQL: a member is sent only with an
 address on the destination's channel, the channel's consent, PIPL's separate consent when the
@@ -26,7 +28,7 @@ from activation.assignment import HOLDOUT, AssignmentPlan, sql_literal
 from activation.destinations import Destination, FrequencyCap
 from activation.destinations.base import CHANNEL_ADDRESS_FIELDS
 from activation.errors import ActivationError
-from activation.warehouse import Audience, consent_column, relation_exists
+from activation.warehouse import Audience, audience_capture_id, consent_column, relation_exists
 
 SUPPRESSIONS = "marts.dim_member_suppressions"
 MEMBERS = "marts.dim_members"
@@ -47,6 +49,12 @@ class PlanCounts:
     capped: int = 0
     new_assignments: int = 0
     operations: Counter[str] = field(default_factory=Counter)
+    # Which members were compared: only those changed since the last completed sync
+    # ("changed", see _dirty_members), or everyone ("all", with the reason).
+    compared: str = "all"
+    full_diff_reason: str | None = None
+    plan_key: str = ""
+    capture_id: str | None = None
 
     @property
     def suppressed(self) -> int:
@@ -81,10 +89,16 @@ def config_fingerprint(destination: Destination) -> str:
     return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def build_plan(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> PlanCounts:
+def build_plan(
+    connection: duckdb.DuckDBPyConnection, request: SyncRequest, *, full_diff: bool = False
+) -> PlanCounts:
     """Create the temp table _sync_members (every member a sync must act on or count, and
     every held record gone from the audience) and the view _sync_diff (the records to send);
-    return the counts."""
+    return the counts.
+
+    When the audience build carries a change capture that links back to the build the last
+    completed sync read, only the members changed since are compared (_dirty_members); the
+    others keep the outcome that sync recorded. Anything else, or full_diff, compares all."""
     counts = PlanCounts()
     counts.audience_size, null_ids = connection.execute(
         "select count(*), count(*) - count(audience.one_id) "
@@ -94,22 +108,42 @@ def build_plan(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> P
         raise ActivationError(
             f"{request.audience.table} breaks the audience contract: one_id must be unique and not null."
         )
-    _create_members(connection, request)
-    compared = 0
-    for outcome, reason, count, new_assignments in connection.execute(
+    counts.plan_key = _plan_key(connection, request)
+    counts.capture_id = audience_capture_id(connection, request.audience)
+    counts.full_diff_reason = (
+        "--full-diff" if full_diff else _dirty_members(connection, request, counts)
+    )
+    incremental = counts.full_diff_reason is None
+    counts.compared = "changed" if incremental else "all"
+    _create_members(connection, request, incremental=incremental)
+    outcomes = (
         "select outcome, ineligible_reason, count(*), count(case when is_new_assignment then 1 end) "
         "from _sync_members where outcome is not null group by all"
-    ).fetchall():
+    )
+    parameters = []
+    if incremental:
+        # The members not compared keep the outcome the last completed sync recorded.
+        outcomes += f"""
+            union all
+            select outcome, ineligible_reason, count(*), 0
+            from {state.SYNC_OUTCOMES} as outcomes
+            where audience_name = ? and destination_name = ?
+                and not exists (select 1 from _sync_dirty where _sync_dirty.one_id = outcomes.one_id)
+            group by all
+        """
+        parameters = [request.audience.name, request.destination.name]
+    compared = 0
+    for outcome, reason, count, new_assignments in connection.execute(outcomes, parameters).fetchall():
         compared += count
         counts.new_assignments += new_assignments
         if outcome == "ineligible":
-            counts.ineligible[reason] = count
+            counts.ineligible[reason] += count
         elif outcome == "held_out":
-            counts.held_out = count
+            counts.held_out += count
         elif outcome == "unchanged":
             counts.unchanged += count
         elif outcome == "capped":
-            counts.capped = count
+            counts.capped += count
     # The members _create_members left out are held for this campaign, eligible and unchanged.
     counts.unchanged += counts.audience_size - compared
     payload = "".join(f", {_payload_column(f)}" for f in request.destination.payload_fields)
@@ -128,10 +162,177 @@ def build_plan(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> P
     return counts
 
 
+# Outcomes a later sync reuses for the members it does not compare; a capped member is compared
+# again every time (the window moves), and one sent is held with its fingerprint.
+KEPT_OUTCOMES = ("ineligible", "held_out", "capped")
+
+
+def _plan_key(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> str:
+    """Everything besides the audience and the held records that decides a member's outcome.
+    A sync reuses the outcomes of the last one only when this is the same."""
+    destination = request.destination
+    suppressions = None
+    if relation_exists(connection, SUPPRESSIONS):
+        # The set of members suppressed on this channel, as the plan reads it.
+        suppressions = connection.execute(
+            f"select count(*), bit_xor(hash(one_id)) from (select distinct one_id from {SUPPRESSIONS} "
+            "where channel in ('all', ?))",
+            [destination.channel],
+        ).fetchone()
+    described = [
+        request.audience.table,
+        config_fingerprint(destination),
+        destination.mode,
+        destination.channel,
+        destination.is_ad_platform,
+        destination.platform_frequency_cap,
+        repr(request.assignment),
+        repr(request.frequency_caps),
+        request.registered_days,
+        suppressions,
+    ]
+    return hashlib.sha256(json.dumps(described, default=str).encode()).hexdigest()[:16]
+
+
+def _dirty_members(
+    connection: duckdb.DuckDBPyConnection, request: SyncRequest, counts: PlanCounts
+) -> str | None:
+    """Create the temp table _sync_dirty: the members whose outcome may differ from the one the
+    last completed sync of this audience to this destination recorded. Return why everyone must
+    be compared instead, or None.
+
+    A member's outcome depends on its audience row, what the destination holds for it, its
+    recorded assignment, its recent sends and the suppressions. Every other member keeps its
+    outcome when: the audience builds since that sync are all captured, in one unbroken chain
+    (each capture names the one before it); that sync was the last one to run here, so what
+    the destination holds changed only by what it sent; and the plan key (configuration,
+    campaign, assignment, caps, suppressions) is the same. Members whose records it could not
+    deliver, and the capped (their windows move), are compared again."""
+    if request.registered_days is not None:
+        return "a journey's registration window moves every day"
+    if counts.capture_id is None:
+        return "the audience build carries no change capture"
+    if not relation_exists(connection, state.SYNC_BASELINES):
+        return "the warehouse has no sync baselines (run dbt build)"
+    audience, destination = request.audience.name, request.destination.name
+    baseline = connection.execute(
+        f"""
+        select baselines.sync_run_id, baselines.plan_key, baselines.capture_id, latest.sync_run_id
+        from {state.SYNC_BASELINES} as baselines
+        left join (
+            select sync_run_id from {state.SYNC_RUNS}
+            where audience_name = ? and destination_name = ? and not coalesce(is_dry_run, false)
+            order by started_at desc
+            limit 1
+        ) as latest on true
+        where baselines.audience_name = ? and baselines.destination_name = ?
+        """,
+        [audience, destination, audience, destination],
+    ).fetchone()
+    if baseline is None:
+        return "no completed sync to compare with"
+    run_id, plan_key, baseline_capture, latest_run_id = baseline
+    if run_id != latest_run_id:
+        return "another sync ran since the last completed one"
+    if plan_key != counts.plan_key:
+        return "the configuration, campaign or suppressions changed"
+    pending = connection.execute(
+        f"select count(*) from {state.SYNC_PENDING_BATCHES} "
+        "where audience_name = ? and destination_name = ?",
+        [audience, destination],
+    ).fetchone()[0]
+    if pending:
+        return "batches are pending"
+    captures = dict(
+        connection.execute(
+            f"select capture_id, previous_capture_id from {state.AUDIENCE_CAPTURES} "
+            "where audience_table = ?",
+            [request.audience.table],
+        ).fetchall()
+    )
+    chain, capture = [], counts.capture_id
+    while capture != baseline_capture:
+        if capture is None or capture in chain or capture not in captures:
+            return "an audience build since the last sync was not captured"
+        chain.append(capture)
+        capture = captures[capture]
+    connection.execute(
+        f"""
+        create or replace temp table _sync_dirty as
+        select distinct one_id from (
+            select one_id from {state.AUDIENCE_CHANGES}
+            where audience_table = ? and list_contains(?::varchar[], capture_id)
+            union all
+            select one_id from {state.SYNC_LEDGER}
+            where sync_run_id = ? and send_status <> 'sent'
+            union all
+            select one_id from {state.SYNC_OUTCOMES}
+            where audience_name = ? and destination_name = ? and outcome = 'capped'
+        )
+        where one_id is not null
+        """,
+        [request.audience.table, chain, run_id, audience, destination],
+    )
+    return None
+
+
+def record_baseline(
+    connection: duckdb.DuckDBPyConnection, request: SyncRequest, counts: PlanCounts, run_id: str
+) -> None:
+    """After a completed sync: keep its outcomes for the members it did not send, and what it
+    read, for the next sync to compare only what changed. Nothing is kept for an audience
+    without change capture (every sync of it compares everyone)."""
+    if counts.capture_id is None or not relation_exists(connection, state.SYNC_BASELINES):
+        return
+    audience, destination = request.audience.name, request.destination.name
+    compared = (
+        "and one_id in (select one_id from _sync_dirty)" if counts.compared == "changed" else ""
+    )
+    kept = ", ".join(f"'{outcome}'" for outcome in KEPT_OUTCOMES)
+    with state.transaction(connection):
+        connection.execute(
+            f"delete from {state.SYNC_OUTCOMES} where audience_name = ? and destination_name = ? {compared}",
+            [audience, destination],
+        )
+        connection.execute(
+            f"""
+            insert into {state.SYNC_OUTCOMES}
+            select ?, ?, one_id, outcome, ineligible_reason
+            from _sync_members
+            where outcome in ({kept})
+            """,
+            [audience, destination],
+        )
+        connection.execute(
+            f"delete from {state.SYNC_BASELINES} where audience_name = ? and destination_name = ?",
+            [audience, destination],
+        )
+        connection.execute(
+            f"insert into {state.SYNC_BASELINES} values (?, ?, ?, ?, ?, ?)",
+            [audience, destination, run_id, counts.plan_key, counts.capture_id, state.utc_now()],
+        )
+
+
+def _rows_of(table: str, one_ids: str) -> str:
+    """The rows of `table` whose one_id is in the query `one_ids`, found on one_id before the
+    other columns are read (by row id): when they are few, one column is scanned in full,
+    not all of them."""
+    return f"""(
+        select * from {table}
+        where rowid in (select rowid from {table} where one_id in ({one_ids}))
+    )"""
+
+
 def _audience_from(
-    connection: duckdb.DuckDBPyConnection, request: SyncRequest, joins: str = ""
+    connection: duckdb.DuckDBPyConnection, request: SyncRequest, joins: str = "", *,
+    incremental: bool = False,
 ) -> str:
-    """FROM the audience (alias `audience`), with the journey's registration window if any."""
+    """FROM the audience (alias `audience`), with the journey's registration window if any.
+    `incremental`: the rows of the members in _sync_dirty only, found on one_id before the
+    other columns are read (by row id)."""
+    source = request.audience.table
+    if incremental:
+        source = _rows_of(source, "select one_id from _sync_dirty")
     registration_join, registration_filter = "", ""
     if request.registered_days is not None:
         if not relation_exists(connection, MEMBERS):
@@ -143,7 +344,7 @@ def _audience_from(
             f"between {int(low)} and {int(high)}"
         )
     return f"""
-        from {request.audience.table} as audience
+        from {source} as audience
         {registration_join}
         {joins}
         {registration_filter}
@@ -176,10 +377,12 @@ def _payload_column(field_name: str) -> str:
     return f"payload__{field_name}"
 
 
-def _held(request: SyncRequest) -> tuple[str, list]:
+def _held(request: SyncRequest, *, incremental: bool = False) -> tuple[str, list]:
     """What the destination holds now: (one_id, record_fingerprint, is_held_by_campaign), with
-    its parameters. is_held_by_campaign: sent by a run of this campaign, hence recorded treated."""
+    its parameters. is_held_by_campaign: sent by a run of this campaign, hence recorded treated.
+    `incremental`: for the members of _sync_dirty only."""
     destination = request.destination
+    dirty = "in (select one_id from _sync_dirty)" if incremental else None
     if destination.mode == "append":
         # Appended messages are never updated or removed; what was sent for this campaign on
         # this destination is not sent again, whatever the audience does afterwards.
@@ -192,6 +395,7 @@ def _held(request: SyncRequest) -> tuple[str, list]:
             from {state.SYNC_LEDGER}
             where campaign_id = ? and destination_name = ?
                 and operation = 'add' and send_status in ('sent', 'unknown')
+                {f"and one_id {dirty}" if dirty else ""}
             group by one_id
             """,
             [request.campaign_id, destination.name],
@@ -206,16 +410,20 @@ def _held(request: SyncRequest) -> tuple[str, list]:
         left join {state.SYNC_RUNS} as sync_runs
             on sync_state.sync_run_id = sync_runs.sync_run_id
         where sync_state.audience_name = ? and sync_state.destination_name = ?
+            {f"and sync_state.one_id {dirty}" if dirty else ""}
         """,
         [request.campaign_id, request.audience.name, destination.name],
     )
 
 
-def _create_members(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> None:
+def _create_members(
+    connection: duckdb.DuckDBPyConnection, request: SyncRequest, *, incremental: bool = False
+) -> None:
     """One pass over the audience, full-joined with what the destination holds. A member held
     for this campaign, still eligible and unchanged needs nothing (no assignment lookup, no
     cap) and is left out: a re-sync keeps only the few rows that change, the ineligible and
-    the held out (counted), and, in mirror mode, the held records to remove.
+    the held out (counted), and, in mirror mode, the held records to remove. `incremental`:
+    the same, for the members of _sync_dirty only.
 
     Eligibility, assignment (recorded, else hashed now: a re-sync hashes only newcomers), the
     record fingerprint and the outcome; the payload is kept for the records to send."""
@@ -246,11 +454,12 @@ def _create_members(connection: duckdb.DuckDBPyConnection, request: SyncRequest)
     )
     campaign_score, global_score = request.assignment.sql_scores("one_id")
     group, variant, scope = request.assignment.sql_columns(scores=("campaign_score", "global_score"))
-    held_sql, held_parameters = _held(request)
+    held_sql, held_parameters = _held(request, incremental=incremental)
     recent = _recent_sends_sql(request)
     is_append = "true" if destination.mode == "append" else "false"
     is_mirror = "true" if destination.mode == "mirror" else "false"
     is_sent = "outcome in ('add', 'update')"
+    eligible = "select one_id from compared where is_in_audience and ineligible_reason is null"
     connection.execute(
         f"""
         create or replace temp table _sync_members as
@@ -266,7 +475,7 @@ def _create_members(connection: duckdb.DuckDBPyConnection, request: SyncRequest)
                 end as ineligible_reason,
                 cast(hash({fingerprint_input}) as varchar) as record_fingerprint,
                 {", ".join(f"audience.{f} as {_payload_column(f)}" for f in destination.payload_fields)}
-            {_audience_from(connection, request, suppression_join)}
+            {_audience_from(connection, request, suppression_join, incremental=incremental)}
         ),
         held as ({held_sql}),
         compared as (
@@ -294,10 +503,7 @@ def _create_members(connection: duckdb.DuckDBPyConnection, request: SyncRequest)
             select one_id, assignment_group, variant, holdout_scope
             from {state.CAMPAIGN_ASSIGNMENTS}
             where campaign_id = ?
-                and one_id in (
-                    select one_id from compared
-                    where is_in_audience and ineligible_reason is null
-                )
+                and one_id in ({eligible})
         ),
         recent as ({recent["sql"]}),
         looked_up as (

@@ -49,6 +49,7 @@ _RELATIONS = (
     "where not internal"
 )
 
+_CAPTURE_COMMENT = re.compile(r"^onedata capture (.+)$")
 # Audience names end up in SQL identifiers, so only plain dbt model names are accepted.
 _AUDIENCE_NAME = re.compile(r"^[a-z0-9_]+$")
 
@@ -160,10 +161,27 @@ def relation_exists(connection: duckdb.DuckDBPyConnection, relation: str) -> boo
 
 
 def audience_version(connection: duckdb.DuckDBPyConnection, audience: Audience) -> str:
-    """Which build of the audience was sent: its as-of date and a digest of its members, so
-    two syncs of the same version sent the same people."""
+    """Which build of the audience was sent: its as-of date and a digest of the build's change
+    capture where dbt recorded one (it names one build), else of its members, so two syncs of
+    the same version sent the same people."""
+    capture_id = audience_capture_id(connection, audience)
+    if capture_id is not None:
+        as_of_date = connection.execute(f"select max(as_of_date) from {audience.table}").fetchone()[0]
+        return f"{as_of_date}/{hashlib.sha256(f'capture:{capture_id}'.encode()).hexdigest()[:8]}"
     as_of_date, size, members_digest = connection.execute(
         f"select max(as_of_date), count(*), bit_xor(hash(one_id)) from {audience.table}"
     ).fetchone()
     digest = hashlib.sha256(f"{size}:{members_digest}".encode()).hexdigest()[:8]
     return f"{as_of_date}/{digest}"
+
+
+def audience_capture_id(connection: duckdb.DuckDBPyConnection, audience: Audience) -> str | None:
+    """The change capture the audience build carries (its table comment, written by the
+    audience models' post-hook), if any."""
+    schema, _, table = audience.table.partition(".")
+    row = connection.execute(
+        "select comment from duckdb_tables() where schema_name = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    match = _CAPTURE_COMMENT.match(row[0] or "") if row else None
+    return match.group(1) if match else None

@@ -4,6 +4,11 @@
     Called from on-run-start; every statement is idempotent. sync_pending_batches holds the
     batches sent whose answer is not recorded yet (one row per batch, its members comma-joined):
     the next sync resends them under the same key.
+
+    audience_captures and audience_changes: which members each build of an audience table changed
+    (macros/activation/capture_audience_changes.sql). sync_baselines and sync_outcomes: what the
+    last completed sync of an audience to a destination decided for the members it did not send,
+    so that the next sync plans only the members that changed since (activation/sync_plan.py).
 #}
 {% macro create_activation_tables() %}
     {% set activation_schema = var('onedata__activation_schema', 'activation') %}
@@ -76,6 +81,33 @@
             one_ids " ~ dbt.type_string() ~ ",
             sync_run_id " ~ dbt.type_string() ~ ",
             recorded_at " ~ dbt.type_timestamp() ~ "
+        )",
+        "create table if not exists " ~ activation_schema ~ ".audience_captures (
+            audience_table " ~ dbt.type_string() ~ ",
+            capture_id " ~ dbt.type_string() ~ ",
+            previous_capture_id " ~ dbt.type_string() ~ ",
+            changed_count " ~ dbt.type_int() ~ ",
+            captured_at " ~ dbt.type_timestamp() ~ "
+        )",
+        "create table if not exists " ~ activation_schema ~ ".audience_changes (
+            audience_table " ~ dbt.type_string() ~ ",
+            capture_id " ~ dbt.type_string() ~ ",
+            one_id " ~ dbt.type_string() ~ "
+        )",
+        "create table if not exists " ~ activation_schema ~ ".sync_baselines (
+            audience_name " ~ dbt.type_string() ~ ",
+            destination_name " ~ dbt.type_string() ~ ",
+            sync_run_id " ~ dbt.type_string() ~ ",
+            plan_key " ~ dbt.type_string() ~ ",
+            capture_id " ~ dbt.type_string() ~ ",
+            recorded_at " ~ dbt.type_timestamp() ~ "
+        )",
+        "create table if not exists " ~ activation_schema ~ ".sync_outcomes (
+            audience_name " ~ dbt.type_string() ~ ",
+            destination_name " ~ dbt.type_string() ~ ",
+            one_id " ~ dbt.type_string() ~ ",
+            outcome " ~ dbt.type_string() ~ ",
+            ineligible_reason " ~ dbt.type_string() ~ "
         )",
     ] %}
     {% for statement in statements %}

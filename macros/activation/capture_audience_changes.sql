@@ -1,0 +1,107 @@
+{#-
+    Change capture for audience tables, so that a sync plans only the members a build changed
+    instead of comparing the whole audience with what each destination holds.
+
+    A post-hook on the audience models (dbt_project.yml). When dbt rebuilds a table it keeps the
+    previous build as <name>__dbt_backup until the end of the transaction; the hook compares the
+    two builds row by row (a 64-bit hash of the whole row, joined on one_id) and records:
+    - activation.audience_changes: one row per member added, removed or changed;
+    - activation.audience_captures: the capture, and the capture the previous build carried;
+    - a table comment `onedata capture <id>` on the new build, which is how a sync knows that the
+      table it reads is the one the capture describes.
+    Changes older than the build the least recent sync read are dropped.
+
+    A build made any other way (a first build, a build in place, a column change, a raw CREATE
+    OR REPLACE) leaves no link to the previous capture, and the next sync compares everything.
+    An UPDATE made in place outside dbt keeps the comment and is not seen: `activate sync
+    --full-diff` compares everything. Spark: no-op (the activation CLI runs on DuckDB).
+-#}
+{% macro capture_audience_changes() %}
+    {{ return(adapter.dispatch('capture_audience_changes', 'onedata')()) }}
+{% endmacro %}
+
+{% macro default__capture_audience_changes() %}
+    {{ return('') }}
+{% endmacro %}
+
+{% macro duckdb__capture_audience_changes() %}
+    {% if execute and config.get('materialized') == 'table' %}
+        {% set previous = load_cached_relation(make_backup_relation(this, 'table')) %}
+        {% do record_audience_changes(
+            this.schema ~ '.' ~ this.identifier,
+            previous.schema ~ '.' ~ previous.identifier if previous is not none else none,
+            invocation_id ~ ':' ~ this.identifier
+        ) %}
+    {% endif %}
+    {{ return('') }}
+{% endmacro %}
+
+{#- Also callable on its own, for an audience table built outside dbt (previous_table: the build
+    it replaced, still present; capture_id: optional):
+    dbt run-operation record_audience_changes --args '{audience_table: s.t, previous_table: s.t_old}' -#}
+{% macro record_audience_changes(audience_table, previous_table=none, capture_id=none) %}
+    {% set activation_schema = var('onedata__activation_schema', 'activation') %}
+    {% set capture_id = capture_id or (invocation_id ~ ':' ~ audience_table) %}
+    {% set audience_schema, audience_name = audience_table.split('.') %}
+    {% set comparable = false %}
+    {% if previous_table %}
+        {% set previous_schema, previous_name = previous_table.split('.') %}
+        {% set column_query %}
+            select table_name, list(column_name || ' ' || data_type order by column_index)
+            from duckdb_columns()
+            where schema_name = '{{ audience_schema }}' and table_name = '{{ audience_name }}'
+                or schema_name = '{{ previous_schema }}' and table_name = '{{ previous_name }}'
+            group by table_name
+        {% endset %}
+        {% set shapes = run_query(column_query).rows %}
+        {#- Same columns, same types: otherwise every row differs and the link is dropped. -#}
+        {% set comparable = shapes | length == 2 and shapes[0][1] == shapes[1][1] %}
+    {% endif %}
+    {% if comparable %}
+        {% do run_query(
+            "insert into " ~ activation_schema ~ ".audience_changes
+            select '" ~ audience_table ~ "', '" ~ capture_id ~ "', coalesce(built.one_id, previous.one_id)
+            from (select one_id, hash(audience) as row_hash from " ~ audience_table ~ " as audience) as built
+            full join (
+                select one_id, hash(audience) as row_hash from " ~ previous_table ~ " as audience
+            ) as previous
+                on built.one_id = previous.one_id
+            where built.row_hash is distinct from previous.row_hash"
+        ) %}
+    {% endif %}
+    {% set previous_capture %}
+        {%- if comparable -%}
+            (
+                select nullif(regexp_extract(comment, '^onedata capture (.+)$', 1), '')
+                from duckdb_tables()
+                where schema_name = '{{ previous_schema }}' and table_name = '{{ previous_name }}'
+            )
+        {%- else -%}
+            null
+        {%- endif -%}
+    {% endset %}
+    {% do run_query(
+        "insert into " ~ activation_schema ~ ".audience_captures
+        select '" ~ audience_table ~ "', '" ~ capture_id ~ "', " ~ previous_capture ~ ",
+            (select count(*) from " ~ activation_schema ~ ".audience_changes
+             where audience_table = '" ~ audience_table ~ "' and capture_id = '" ~ capture_id ~ "'),
+            cast(now() as timestamp)"
+    ) %}
+    {% do run_query("comment on table " ~ audience_table ~ " is 'onedata capture " ~ capture_id ~ "'") %}
+    {#- A sync needs the changes made after the build it last read: those up to the build the
+        least recent sync read are dropped (all but this build's when no sync has read one). -#}
+    {% do run_query(
+        "delete from " ~ activation_schema ~ ".audience_changes
+        where audience_table = '" ~ audience_table ~ "' and capture_id in (
+            select capture_id from " ~ activation_schema ~ ".audience_captures
+            where audience_table = '" ~ audience_table ~ "' and capture_id <> '" ~ capture_id ~ "'
+                and captured_at <= coalesce((
+                    select min(captures.captured_at)
+                    from " ~ activation_schema ~ ".sync_baselines as baselines
+                    inner join " ~ activation_schema ~ ".audience_captures as captures
+                        on baselines.capture_id = captures.capture_id
+                    where captures.audience_table = '" ~ audience_table ~ "'
+                ), cast(now() as timestamp))
+        )"
+    ) %}
+{% endmacro %}
