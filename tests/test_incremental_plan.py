@@ -5,6 +5,7 @@ are compared record by record, then the sync runs. Real HTTP receiver on loopbac
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import random
@@ -24,7 +25,7 @@ from activation.errors import DestinationError
 from activation.settings import Settings
 from activation.sync import SyncOptions, plan_audience, sync_audience
 from activation.sync_plan import build_plan
-from tests.conftest import AUDIENCE, AUDIENCE_DDL, PROJECT_DIR, SECRET, make_member
+from tests.conftest import AS_OF_DATE, AUDIENCE, AUDIENCE_DDL, PROJECT_DIR, SECRET, make_member
 
 TABLE = f"segments.seg_{AUDIENCE}"
 
@@ -43,13 +44,14 @@ def rebuild(warehouse, members: list[dict], capture_id: str, *, link: bool = Tru
         connection.execute(f"alter table {TABLE} rename to seg_{AUDIENCE}__dbt_backup")
         connection.execute(f"alter table {TABLE}__dbt_tmp rename to seg_{AUDIENCE}")
         if link:
+            compared = ", ".join(column for column in columns if column != "as_of_date")
             connection.execute(
                 f"""
                 insert into activation.audience_changes
                 select ?, ?, coalesce(built.one_id, previous.one_id)
-                from (select one_id, hash(audience) as row_hash from {TABLE} as audience) as built
+                from (select one_id, hash({compared}) as row_hash from {TABLE}) as built
                 full join (
-                    select one_id, hash(audience) as row_hash from {TABLE}__dbt_backup as audience
+                    select one_id, hash({compared}) as row_hash from {TABLE}__dbt_backup
                 ) as previous on built.one_id = previous.one_id
                 where built.row_hash is distinct from previous.row_hash
                 """,
@@ -60,7 +62,7 @@ def rebuild(warehouse, members: list[dict], capture_id: str, *, link: bool = Tru
                 "where table_name = ?", [f"seg_{AUDIENCE}__dbt_backup"],
             ).fetchone()[0] or None
             connection.execute(
-                "insert into activation.audience_captures values (?, ?, ?, 0, now()::timestamp)",
+                "insert into activation.audience_captures values (?, ?, ?, 0, 0, now()::timestamp)",
                 [TABLE, capture_id, previous],
             )
             connection.execute(f"comment on table {TABLE} is 'onedata capture {capture_id}'")
@@ -259,10 +261,12 @@ def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, confi
 
     record(None, "first")
     sync_audience(settings, AUDIENCE, "main")
-    members = {number: make_member(number) for number in range(1, 61)}
+    # The next day's build: as_of_date moves on every row, which is not a change to send.
+    next_day = AS_OF_DATE + dt.timedelta(days=1)
+    members = {number: make_member(number, as_of_date=next_day) for number in range(1, 61)}
     members[4]["member_level"] = "platinum"
     del members[8]
-    members[61] = make_member(61)
+    members[61] = make_member(61, as_of_date=next_day)
     with duckdb.connect(str(warehouse.path)) as connection:
         connection.execute(f"alter table {TABLE} rename to seg_{AUDIENCE}__dbt_backup")
     warehouse.write_audience(list(members.values()))

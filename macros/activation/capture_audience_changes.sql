@@ -4,8 +4,9 @@
 
     A post-hook on the audience models (dbt_project.yml). When dbt rebuilds a table it keeps the
     previous build as <name>__dbt_backup until the end of the transaction; the hook compares the
-    two builds row by row (a 64-bit hash of the whole row, joined on one_id) and records:
-    - activation.audience_changes: one row per member added, removed or changed;
+    two builds row by row (joined on one_id) and records:
+    - activation.audience_changes: one row per member added, removed or changed (a 64-bit hash of
+      every column but as_of_date);
     - activation.audience_captures: the capture, and the capture the previous build carried;
     - a table comment `onedata capture <id>` on the new build, which is how a sync knows that the
       table it reads is the one the capture describes.
@@ -47,23 +48,31 @@
     {% if previous_table %}
         {% set previous_schema, previous_name = previous_table.split('.') %}
         {% set column_query %}
-            select table_name, list(column_name || ' ' || data_type order by column_index)
+            select
+                schema_name,
+                table_name,
+                string_agg(column_name || ' ' || data_type, ', ' order by column_index) as shape,
+                string_agg('"' || column_name || '"', ', ' order by column_index)
+                    filter (where column_name <> 'as_of_date') as compared_columns
             from duckdb_columns()
             where schema_name = '{{ audience_schema }}' and table_name = '{{ audience_name }}'
                 or schema_name = '{{ previous_schema }}' and table_name = '{{ previous_name }}'
-            group by table_name
+            group by all
         {% endset %}
         {% set shapes = run_query(column_query).rows %}
         {#- Same columns, same types: otherwise every row differs and the link is dropped. -#}
-        {% set comparable = shapes | length == 2 and shapes[0][1] == shapes[1][1] %}
+        {% set comparable = shapes | length == 2 and shapes[0][2] == shapes[1][2] %}
     {% endif %}
     {% if comparable %}
+        {#- Every column but as_of_date, which a daily build changes on every row and which is
+            never sent (a journey's window reads it, and a journey compares every member). -#}
+        {% set row_hash = "hash(" ~ shapes[0][3] ~ ")" %}
         {% do run_query(
             "insert into " ~ activation_schema ~ ".audience_changes
             select '" ~ audience_table ~ "', '" ~ capture_id ~ "', coalesce(built.one_id, previous.one_id)
-            from (select one_id, hash(audience) as row_hash from " ~ audience_table ~ " as audience) as built
+            from (select one_id, " ~ row_hash ~ " as row_hash from " ~ audience_table ~ ") as built
             full join (
-                select one_id, hash(audience) as row_hash from " ~ previous_table ~ " as audience
+                select one_id, " ~ row_hash ~ " as row_hash from " ~ previous_table ~ "
             ) as previous
                 on built.one_id = previous.one_id
             where built.row_hash is distinct from previous.row_hash"
@@ -85,6 +94,8 @@
         select '" ~ audience_table ~ "', '" ~ capture_id ~ "', " ~ previous_capture ~ ",
             (select count(*) from " ~ activation_schema ~ ".audience_changes
              where audience_table = '" ~ audience_table ~ "' and capture_id = '" ~ capture_id ~ "'),
+            (select coalesce(max(capture_number), 0) + 1 from " ~ activation_schema ~ ".audience_captures
+             where audience_table = '" ~ audience_table ~ "'),
             cast(now() as timestamp)"
     ) %}
     {% do run_query("comment on table " ~ audience_table ~ " is 'onedata capture " ~ capture_id ~ "'") %}
@@ -95,13 +106,16 @@
         where audience_table = '" ~ audience_table ~ "' and capture_id in (
             select capture_id from " ~ activation_schema ~ ".audience_captures
             where audience_table = '" ~ audience_table ~ "' and capture_id <> '" ~ capture_id ~ "'
-                and captured_at <= coalesce((
-                    select min(captures.captured_at)
+                and capture_number <= coalesce((
+                    select min(captures.capture_number)
                     from " ~ activation_schema ~ ".sync_baselines as baselines
                     inner join " ~ activation_schema ~ ".audience_captures as captures
                         on baselines.capture_id = captures.capture_id
                     where captures.audience_table = '" ~ audience_table ~ "'
-                ), cast(now() as timestamp))
+                ), (
+                    select max(capture_number) from " ~ activation_schema ~ ".audience_captures
+                    where audience_table = '" ~ audience_table ~ "'
+                ))
         )"
     ) %}
 {% endmacro %}

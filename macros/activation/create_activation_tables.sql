@@ -87,6 +87,7 @@
             capture_id " ~ dbt.type_string() ~ ",
             previous_capture_id " ~ dbt.type_string() ~ ",
             changed_count " ~ dbt.type_int() ~ ",
+            capture_number " ~ dbt.type_int() ~ ",
             captured_at " ~ dbt.type_timestamp() ~ "
         )",
         "create table if not exists " ~ activation_schema ~ ".audience_changes (
