@@ -281,8 +281,12 @@ def record_baseline(
 ) -> None:
     """After a completed sync: keep its outcomes for the members it did not send, and what it
     read, for the next sync to compare only what changed. Nothing is kept for an audience
-    without change capture (every sync of it compares everyone)."""
-    if counts.capture_id is None or not relation_exists(connection, state.SYNC_BASELINES):
+    without change capture or for a journey step (every sync of those compares everyone)."""
+    if (
+        counts.capture_id is None
+        or request.registered_days is not None
+        or not relation_exists(connection, state.SYNC_BASELINES)
+    ):
         return
     audience, destination = request.audience.name, request.destination.name
     compared = (

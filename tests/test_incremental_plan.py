@@ -294,9 +294,21 @@ def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, confi
         "select capture_id, count(*) from activation.audience_changes group by 1"
     ) == []
     assert warehouse.rows(
-        "select previous_capture_id from activation.audience_captures where capture_id = 'third'"
-    ) == [("second",)]
+        "select capture_id, previous_capture_id from activation.audience_captures order by capture_number"
+    ) == [("second", "first"), ("third", "second")]
     assert plan_audience(settings, AUDIENCE, "main").counts.compared == "changed"
+
+    # Another build before the next sync: that sync still finds its chain (fourth, third, second).
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute(f"alter table {TABLE} rename to seg_{AUDIENCE}__dbt_backup")
+    members[5]["member_level"] = "platinum"
+    warehouse.write_audience(list(members.values()))
+    record(f"{TABLE}__dbt_backup", "fourth")
+    assert warehouse.rows("select capture_id, one_id from activation.audience_changes") == [
+        ("fourth", "p00005")
+    ]
+    changed, full = both_plans(settings, "main")
+    assert changed[0] == "changed" and changed[2:] == full[2:]
 
 
 def test_the_cli_says_what_it_compared_and_full_diff_forces_everyone(

@@ -10,7 +10,7 @@
     - activation.audience_captures: the capture, and the capture the previous build carried;
     - a table comment `onedata capture <id>` on the new build, which is how a sync knows that the
       table it reads is the one the capture describes.
-    Changes older than the build the least recent sync read are dropped.
+    Captures older than the build the least recent sync read are dropped.
 
     A build made any other way (a first build, a build in place, a column change, a raw CREATE
     OR REPLACE) leaves no link to the previous capture, and the next sync compares everything.
@@ -99,23 +99,38 @@
             cast(now() as timestamp)"
     ) %}
     {% do run_query("comment on table " ~ audience_table ~ " is 'onedata capture " ~ capture_id ~ "'") %}
-    {#- A sync needs the changes made after the build it last read: those up to the build the
-        least recent sync read are dropped (all but this build's when no sync has read one). -#}
+    {#- A sync needs the captures after the build it last read: those up to the build the least
+        recent sync read are dropped (all but this one when no sync has read one), and any older
+        than the last `onedata__audience_captures_kept` builds. A sync whose chain lost a
+        capture compares every member. -#}
+    {% set cutoff_query %}
+        select greatest(
+            coalesce(
+                min(case when baselines.capture_id is not null then captures.capture_number end),
+                max(captures.capture_number)
+            ),
+            max(captures.capture_number) - {{ var('onedata__audience_captures_kept', 100) | int }}
+        )
+        from {{ activation_schema }}.audience_captures as captures
+        left join {{ activation_schema }}.sync_baselines as baselines
+            on captures.capture_id = baselines.capture_id
+        where captures.audience_table = '{{ audience_table }}'
+    {% endset %}
+    {% set cutoff = run_query(cutoff_query).rows[0][0] %}
+    {#- The changes up to the cutoff go; the capture at the cutoff stays, the end of the chain of
+        the sync that read it. -#}
+    {% set before_cutoff %}
+        select capture_id from {{ activation_schema }}.audience_captures
+        where audience_table = '{{ audience_table }}' and capture_id <> '{{ capture_id }}'
+            and capture_number <= {{ cutoff | int }}
+    {% endset %}
     {% do run_query(
         "delete from " ~ activation_schema ~ ".audience_changes
-        where audience_table = '" ~ audience_table ~ "' and capture_id in (
-            select capture_id from " ~ activation_schema ~ ".audience_captures
-            where audience_table = '" ~ audience_table ~ "' and capture_id <> '" ~ capture_id ~ "'
-                and capture_number <= coalesce((
-                    select min(captures.capture_number)
-                    from " ~ activation_schema ~ ".sync_baselines as baselines
-                    inner join " ~ activation_schema ~ ".audience_captures as captures
-                        on baselines.capture_id = captures.capture_id
-                    where captures.audience_table = '" ~ audience_table ~ "'
-                ), (
-                    select max(capture_number) from " ~ activation_schema ~ ".audience_captures
-                    where audience_table = '" ~ audience_table ~ "'
-                ))
-        )"
+        where audience_table = '" ~ audience_table ~ "' and capture_id in (" ~ before_cutoff ~ ")"
+    ) %}
+    {% do run_query(
+        "delete from " ~ activation_schema ~ ".audience_captures
+        where audience_table = '" ~ audience_table ~ "' and capture_id <> '" ~ capture_id ~ "'
+            and capture_number < " ~ cutoff | int
     ) %}
 {% endmacro %}
