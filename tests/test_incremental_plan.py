@@ -240,11 +240,15 @@ def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, confi
     compares only those members and sends only what changed."""
     settings = configured("mirror")
 
-    def record(previous: str | None, capture_id: str) -> None:
-        """The macro, then the backup dropped, as the table materialization does."""
+    def build(members: list[dict] | None, capture_id: str) -> None:
+        """Build the audience as the table materialization does (members None: the first
+        build, already there), with the macro as its post-hook, then the backup dropped."""
         args = {"audience_table": TABLE, "capture_id": capture_id}
-        if previous:
-            args["previous_table"] = previous
+        if members is not None:
+            with duckdb.connect(str(warehouse.path)) as connection:
+                connection.execute(f"alter table {TABLE} rename to seg_{AUDIENCE}__dbt_backup")
+            warehouse.write_audience(members)
+            args["previous_table"] = f"{TABLE}__dbt_backup"
         completed = subprocess.run(
             [
                 str(Path(sys.executable).with_name("dbt")),
@@ -259,7 +263,7 @@ def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, confi
         with duckdb.connect(str(warehouse.path)) as connection:
             connection.execute(f"drop table if exists {TABLE}__dbt_backup")
 
-    record(None, "first")
+    build(None, "first")
     sync_audience(settings, AUDIENCE, "main")
     # The next day's build: as_of_date moves on every row, which is not a change to send.
     next_day = AS_OF_DATE + dt.timedelta(days=1)
@@ -267,10 +271,7 @@ def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, confi
     members[4]["member_level"] = "platinum"
     del members[8]
     members[61] = make_member(61, as_of_date=next_day)
-    with duckdb.connect(str(warehouse.path)) as connection:
-        connection.execute(f"alter table {TABLE} rename to seg_{AUDIENCE}__dbt_backup")
-    warehouse.write_audience(list(members.values()))
-    record(f"{TABLE}__dbt_backup", "second")
+    build(list(members.values()), "second")
 
     assert warehouse.rows(
         "select one_id from activation.audience_changes where capture_id = 'second' order by 1"
@@ -286,10 +287,7 @@ def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, confi
     assert summary.sent == sum(full[2][5].values()) > 0
 
     # Once every sync has read the second build, its changes are no longer needed.
-    with duckdb.connect(str(warehouse.path)) as connection:
-        connection.execute(f"alter table {TABLE} rename to seg_{AUDIENCE}__dbt_backup")
-    warehouse.write_audience(list(members.values()))
-    record(f"{TABLE}__dbt_backup", "third")
+    build(list(members.values()), "third")
     assert warehouse.rows(
         "select capture_id, count(*) from activation.audience_changes group by 1"
     ) == []
@@ -299,11 +297,8 @@ def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, confi
     assert plan_audience(settings, AUDIENCE, "main").counts.compared == "changed"
 
     # Another build before the next sync: that sync still finds its chain (fourth, third, second).
-    with duckdb.connect(str(warehouse.path)) as connection:
-        connection.execute(f"alter table {TABLE} rename to seg_{AUDIENCE}__dbt_backup")
     members[5]["member_level"] = "platinum"
-    warehouse.write_audience(list(members.values()))
-    record(f"{TABLE}__dbt_backup", "fourth")
+    build(list(members.values()), "fourth")
     assert warehouse.rows("select capture_id, one_id from activation.audience_changes") == [
         ("fourth", "p00005")
     ]
