@@ -10,7 +10,9 @@ Everything it writes stays under bench/.work/sync/. Wall times are whole `activa
 processes (start-up and imports included); the sync's own time is printed beside them. The
 changed audience is rebuilt as dbt rebuilds a table and captured by the audience models'
 post-hook macro (through `dbt run-operation`), so the re-sync compares only the changed members;
-the capture's time is printed apart.
+the capture's time is printed apart. The same re-sync is made again from a copy of the warehouse
+with --full-diff (every member compared, its own batch API), side by side, and must decide the
+same.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
@@ -52,7 +56,8 @@ def main() -> int:
 
     print(f"\n{'run':<5} {'':<22} {'sent':>10} {'wall s':>8} {'sync s':>8} {'records/s':>11} {'peak MiB':>9}")
     for number, run in enumerate(runs, start=1):
-        for label, result in (("first sync", run["first"]), ("re-sync (1% changed)", run["second"])):
+        for label, result in (("first sync", run["first"]), ("re-sync (1% changed)", run["second"]),
+                              ("  same, --full-diff", run["full"])):
             sent = result["summary"]["sent"]
             print(f"{number:<5} {label:<22} {sent:>10,} {result['seconds']:>8.2f} "
                   f"{result['summary']['seconds']:>8.2f} {sent / result['seconds']:>11,.0f} "
@@ -62,6 +67,10 @@ def main() -> int:
     ratio_in_process = statistics.median(
         r["second"]["summary"]["seconds"] / r["first"]["summary"]["seconds"] for r in runs
     )
+    full_ratio = statistics.median(r["full"]["seconds"] / r["first"]["seconds"] for r in runs)
+    full_ratio_in_process = statistics.median(
+        r["full"]["summary"]["seconds"] / r["first"]["summary"]["seconds"] for r in runs
+    )
     peak = max(max(r["first"]["maxrss_mib"], r["second"]["maxrss_mib"]) for r in runs)
     compared = sorted({r["second"]["summary"]["compared"] for r in runs})
     capture = statistics.median(r["capture_seconds"] for r in runs)
@@ -70,6 +79,8 @@ def main() -> int:
           f"(dbt run-operation, dbt start-up included, part of dbt build in production): {capture:.2f} s")
     print(f"first sync rate (wall): {first_rate:,.0f} records/s  (goal >= 50,000)")
     print(f"re-sync / first (wall): {ratio:.3f}  (goal <= 0.05); in-process: {ratio_in_process:.3f}")
+    print(f"  the same re-sync comparing every member (--full-diff) / first (wall): {full_ratio:.3f}; "
+          f"in-process: {full_ratio_in_process:.3f}")
     print(f"peak memory (largest): {peak:,.0f} MiB  (goal <= 1,024)")
     checks = {
         "rate": first_rate >= 50_000,
@@ -78,6 +89,7 @@ def main() -> int:
         "only the diff re-sent": all(r["only_diff"] for r in runs),
         "nothing twice": all(r["nothing_twice"] for r in runs),
         "first sync complete": all(r["complete"] for r in runs),
+        "changed-only re-sync decides as --full-diff": all(r["same_as_full"] for r in runs),
     }
     for name, ok in checks.items():
         print(f"  {'ok  ' if ok else 'MISS'} {name}")
@@ -103,36 +115,54 @@ def _run_once(members: int, batch_size: int, number: int) -> dict:
         connection.execute(_audience_sql(members, changed=False))
     _dbt(env, work, "record_audience_changes", {"audience_table": TABLE})
 
-    port_file = work / "port"
-    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "batch_api.py"), str(port_file), SECRET])
-    try:
-        while not port_file.exists() or not port_file.read_text():
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port_file.read_text()}"
-        destinations = work / "destinations.yml"
-        destinations.write_text(yaml.safe_dump({"destinations": {"bench_api": {
-            "type": "webhook", "channel": "sms", "fields": "generic", "url": f"{url}/batches",
-            "batch_size": batch_size, "holdout_share": 0.1,
-        }}}))
-        env.update({"ONEDATA_DESTINATIONS": str(destinations), "ACTIVATE__BENCH_API__SECRET": SECRET})
-
+    env.update({"ACTIVATE__BENCH_API__SECRET": SECRET})
+    with _batch_api(work, "api", batch_size, env) as url:
         first = _sync(env, work / "first.json")
         after_first = _stats(url)
         capture_seconds = _rebuild_with_capture(env, work, members)
+        # The same re-sync made again from a copy, comparing every member, for the side-by-side
+        # figure and to check that both ways send the same.
+        full_database = work / "full_diff.duckdb"
+        shutil.copy(database, full_database)
         second = _sync(env, work / "second.json")
         after_second = _stats(url)
-    finally:
-        server.terminate()
-        server.wait()
+    full_env = {**env, "ONEDATA_DUCKDB_PATH": str(full_database)}
+    with _batch_api(work, "api_full", batch_size, full_env):
+        full = _sync(full_env, work / "second_full.json", "--full-diff")
     diff = sum(second["summary"][key] for key in ("added", "updated", "removed"))
+    decided = ("added", "updated", "removed", "unchanged", "held_out", "suppressed", "capped", "rejected")
     return {
         "first": first,
         "second": second,
+        "full": full,
+        "same_as_full": all(second["summary"][key] == full["summary"][key] for key in decided)
+        and second["summary"]["compared"] == "changed" and full["summary"]["compared"] == "all",
         "capture_seconds": capture_seconds,
         "only_diff": after_second["records"] - after_first["records"] == diff,
         "nothing_twice": after_second["duplicates"] == 0,
         "complete": after_first["distinct"].get("add") == first["summary"]["sent"],
     }
+
+
+@contextmanager
+def _batch_api(work: Path, name: str, batch_size: int, env: dict) -> Iterator[str]:
+    """A batch API process on loopback and a destinations file naming it; yields its URL."""
+    port_file = work / f"{name}.port"
+    server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "batch_api.py"), str(port_file), SECRET])
+    try:
+        while not port_file.exists() or not port_file.read_text():
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port_file.read_text()}"
+        destinations = work / f"{name}.yml"
+        destinations.write_text(yaml.safe_dump({"destinations": {"bench_api": {
+            "type": "webhook", "channel": "sms", "fields": "generic", "url": f"{url}/batches",
+            "batch_size": batch_size, "holdout_share": 0.1,
+        }}}))
+        env["ONEDATA_DESTINATIONS"] = str(destinations)
+        yield url
+    finally:
+        server.terminate()
+        server.wait()
 
 
 def _dbt(env: dict, work: Path, macro: str, args: dict | None = None) -> None:
@@ -199,8 +229,8 @@ def _audience_sql(members: int, *, changed: bool) -> str:
     """
 
 
-def _sync(env: dict, log_file: Path) -> dict:
-    cmd = [str(VENV_BIN / "activate"), "sync", AUDIENCE, "--to", "bench_api", "--json"]
+def _sync(env: dict, log_file: Path, *options: str) -> dict:
+    cmd = [str(VENV_BIN / "activate"), "sync", AUDIENCE, "--to", "bench_api", "--json", *options]
     # The set-up's writes reach the disk first, so the sync's first commit does not pay for them.
     os.sync()
     result = measure_child(cmd, env=env, log_file=log_file)
