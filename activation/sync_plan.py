@@ -243,19 +243,24 @@ def _dirty_members(
     ).fetchone()[0]
     if pending:
         return "batches are pending"
-    captures = dict(
-        connection.execute(
-            f"select capture_id, previous_capture_id from {state.AUDIENCE_CAPTURES} "
+    # capture_id -> (the capture before it, how many members it changed: null once dropped).
+    captures = {
+        capture_id: (previous, changed_count)
+        for capture_id, previous, changed_count in connection.execute(
+            f"select capture_id, previous_capture_id, changed_count from {state.AUDIENCE_CAPTURES} "
             "where audience_table = ?",
             [request.audience.table],
         ).fetchall()
-    )
+    }
     chain, capture = [], counts.capture_id
     while capture != baseline_capture:
         if capture is None or capture in chain or capture not in captures:
             return "an audience build since the last sync was not captured"
+        previous, changed_count = captures[capture]
+        if changed_count is None:
+            return "the changes of an audience build since the last sync were dropped"
         chain.append(capture)
-        capture = captures[capture]
+        capture = previous
     connection.execute(
         f"""
         create or replace temp table _sync_dirty as

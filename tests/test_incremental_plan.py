@@ -240,7 +240,7 @@ def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, confi
     compares only those members and sends only what changed."""
     settings = configured("mirror")
 
-    def build(members: list[dict] | None, capture_id: str) -> None:
+    def build(members: list[dict] | None, capture_id: str, dbt_vars: dict | None = None) -> None:
         """Build the audience as the table materialization does (members None: the first
         build, already there), with the macro as its post-hook, then the backup dropped."""
         args = {"audience_table": TABLE, "capture_id": capture_id}
@@ -255,6 +255,7 @@ def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, confi
                 "run-operation", "record_audience_changes", "--args", yaml.safe_dump(args),
                 "--profiles-dir", str(PROJECT_DIR), "--project-dir", str(PROJECT_DIR),
                 "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs"),
+                "--vars", yaml.safe_dump(dbt_vars or {}),
             ],
             env={**os.environ, "ONEDATA_DUCKDB_PATH": str(warehouse.path)},
             capture_output=True, text=True, timeout=300,
@@ -304,6 +305,13 @@ def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, confi
     ]
     changed, full = both_plans(settings, "main")
     assert changed[0] == "changed" and changed[2:] == full[2:]
+
+    # Keeping the last two builds only drops the third's changes, which that sync still needs.
+    members[6]["member_level"] = "platinum"
+    build(list(members.values()), "fifth", {"onedata__audience_captures_kept": 2})
+    changed, full = both_plans(settings, "main")
+    assert changed[:2] == ("all", "the changes of an audience build since the last sync were dropped")
+    assert changed[2:] == full[2:]
 
 
 def test_the_cli_says_what_it_compared_and_full_diff_forces_everyone(

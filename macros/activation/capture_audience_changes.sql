@@ -117,8 +117,9 @@
         where captures.audience_table = '{{ audience_table }}'
     {% endset %}
     {% set cutoff = run_query(cutoff_query).rows[0][0] %}
-    {#- The changes up to the cutoff go; the capture at the cutoff stays, the end of the chain of
-        the sync that read it. -#}
+    {#- The changes up to the cutoff go, and their captures are marked so (changed_count null):
+        a sync whose chain runs through one compares every member. The capture at the cutoff
+        stays, the end of the chain of the sync that read it. -#}
     {% set before_cutoff %}
         select capture_id from {{ activation_schema }}.audience_captures
         where audience_table = '{{ audience_table }}' and capture_id <> '{{ capture_id }}'
@@ -126,6 +127,10 @@
     {% endset %}
     {% do run_query(
         "delete from " ~ activation_schema ~ ".audience_changes
+        where audience_table = '" ~ audience_table ~ "' and capture_id in (" ~ before_cutoff ~ ")"
+    ) %}
+    {% do run_query(
+        "update " ~ activation_schema ~ ".audience_captures set changed_count = null
         where audience_table = '" ~ audience_table ~ "' and capture_id in (" ~ before_cutoff ~ ")"
     ) %}
     {% do run_query(
