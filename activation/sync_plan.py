@@ -322,16 +322,6 @@ def record_baseline(
         )
 
 
-def _rows_of(table: str, one_ids: str) -> str:
-    """The rows of `table` whose one_id is in the query `one_ids`, found on one_id before the
-    other columns are read (by row id): when they are few, one column is scanned in full,
-    not all of them."""
-    return f"""(
-        select * from {table}
-        where rowid in (select rowid from {table} where one_id in ({one_ids}))
-    )"""
-
-
 def _audience_from(
     connection: duckdb.DuckDBPyConnection, request: SyncRequest, joins: str = "", *,
     incremental: bool = False,
@@ -341,7 +331,14 @@ def _audience_from(
     other columns are read (by row id)."""
     source = request.audience.table
     if incremental:
-        source = _rows_of(source, "select one_id from _sync_dirty")
+        # Rows found on one_id alone, then read whole by row id: one column of the audience is
+        # scanned in full, not all of them.
+        source = f"""(
+            select * from {source}
+            where rowid in (
+                select rowid from {source} where one_id in (select one_id from _sync_dirty)
+            )
+        )"""
     registration_join, registration_filter = "", ""
     if request.registered_days is not None:
         if not relation_exists(connection, MEMBERS):
@@ -468,7 +465,6 @@ def _create_members(
     is_append = "true" if destination.mode == "append" else "false"
     is_mirror = "true" if destination.mode == "mirror" else "false"
     is_sent = "outcome in ('add', 'update')"
-    eligible = "select one_id from compared where is_in_audience and ineligible_reason is null"
     connection.execute(
         f"""
         create or replace temp table _sync_members as
@@ -512,7 +508,10 @@ def _create_members(
             select one_id, assignment_group, variant, holdout_scope
             from {state.CAMPAIGN_ASSIGNMENTS}
             where campaign_id = ?
-                and one_id in ({eligible})
+                and one_id in (
+                    select one_id from compared
+                    where is_in_audience and ineligible_reason is null
+                )
         ),
         recent as ({recent["sql"]}),
         looked_up as (

@@ -41,6 +41,16 @@
     it replaced, still present; capture_id: optional):
     dbt run-operation record_audience_changes --args '{audience_table: s.t, previous_table: s.t_old}' -#}
 {% macro record_audience_changes(audience_table, previous_table=none, capture_id=none) %}
+    {% for table in [audience_table, previous_table] if table and table.split('.') | length != 2 %}
+        {% do exceptions.raise_compiler_error(
+            "record_audience_changes takes tables as schema.table, got '" ~ table ~ "'") %}
+    {% endfor %}
+    {% set kept = var('onedata__audience_captures_kept', 100) %}
+    {% if kept is not number or kept < 1 %}
+        {% do exceptions.raise_compiler_error(
+            "onedata__audience_captures_kept must be a whole number of builds, 1 or more; got '"
+            ~ kept ~ "'") %}
+    {% endif %}
     {% set activation_schema = var('onedata__activation_schema', 'activation') %}
     {% set capture_id = capture_id or (invocation_id ~ ':' ~ audience_table) %}
     {% set audience_schema, audience_name = audience_table.split('.') %}
@@ -109,7 +119,7 @@
                 min(case when baselines.capture_id is not null then captures.capture_number end),
                 max(captures.capture_number)
             ),
-            max(captures.capture_number) - {{ var('onedata__audience_captures_kept', 100) | int }}
+            max(captures.capture_number) - {{ kept | int }}
         )
         from {{ activation_schema }}.audience_captures as captures
         left join {{ activation_schema }}.sync_baselines as baselines
