@@ -125,10 +125,12 @@ def build_plan(
         # The members not compared keep the outcome the last completed sync recorded.
         outcomes += f"""
             union all
-            select outcome, ineligible_reason, count(*), 0
+            select outcomes.outcome, outcomes.ineligible_reason, count(*), 0
             from {state.SYNC_OUTCOMES} as outcomes
-            where audience_name = ? and destination_name = ?
-                and not exists (select 1 from _sync_dirty where _sync_dirty.one_id = outcomes.one_id)
+            -- An anti join, not `not exists`: DuckDB turns that into a grouping of every
+            -- stored outcome by one_id, twice the time.
+            anti join _sync_dirty on outcomes.one_id = _sync_dirty.one_id
+            where outcomes.audience_name = ? and outcomes.destination_name = ?
             group by all
         """
         parameters = [request.audience.name, request.destination.name]
@@ -214,6 +216,8 @@ def _dirty_members(
         return "the audience build carries no change capture"
     if not relation_exists(connection, state.SYNC_BASELINES):
         return "the warehouse has no sync baselines (run dbt build)"
+    if not _captures_locate_rows(connection):
+        return "the warehouse's change capture predates row locations (run dbt build)"
     audience, destination = request.audience.name, request.destination.name
     baseline = connection.execute(
         f"""
@@ -261,24 +265,66 @@ def _dirty_members(
             return "the changes of an audience build since the last sync were dropped"
         chain.append(capture)
         capture = previous
+    # row_id: where the member's row is in the build read now, when its capture says so;
+    # is_located: whether that capture tells (added or changed: row_id; removed: not there).
+    # The others (captured by an earlier build, not delivered, capped) are looked up on one_id.
     connection.execute(
         f"""
         create or replace temp table _sync_dirty as
-        select distinct one_id from (
-            select one_id from {state.AUDIENCE_CHANGES}
+        select
+            one_id,
+            max(case when is_latest and change_type in ('added', 'changed') then row_id end) as row_id,
+            coalesce(bool_or(is_latest and change_type is not null), false) as is_located
+        from (
+            select one_id, capture_id = ? as is_latest, change_type, row_id
+            from {state.AUDIENCE_CHANGES}
             where audience_table = ? and list_contains(?::varchar[], capture_id)
             union all
-            select one_id from {state.SYNC_LEDGER}
+            select one_id, false, null, null from {state.SYNC_LEDGER}
             where sync_run_id = ? and send_status <> 'sent'
             union all
-            select one_id from {state.SYNC_OUTCOMES}
+            select one_id, false, null, null from {state.SYNC_OUTCOMES}
             where audience_name = ? and destination_name = ? and outcome = 'capped'
         )
         where one_id is not null
+        group by one_id
         """,
-        [request.audience.table, chain, run_id, audience, destination],
+        [counts.capture_id, request.audience.table, chain, run_id, audience, destination],
     )
+    # The rows must still be where the capture found them: a table changed outside dbt since
+    # (rows deleted, then compacted) would hand over other members.
+    expected, found = connection.execute(
+        f"""
+        -- Materialized: otherwise DuckDB joins on one_id too while scanning, reading that column
+        -- in full instead of the few rows.
+        with rows_read as materialized (
+            select rowid as row_id, one_id from {request.audience.table}
+            where rowid in (select row_id from _sync_dirty)
+        )
+        select
+            (select count(row_id) from _sync_dirty),
+            (
+                select count(*)
+                from rows_read
+                inner join _sync_dirty
+                    on rows_read.row_id = _sync_dirty.row_id and rows_read.one_id = _sync_dirty.one_id
+            )
+        """
+    ).fetchone()
+    if found != expected:
+        return "the audience table was changed after its build was captured"
     return None
+
+
+def _captures_locate_rows(connection: duckdb.DuckDBPyConnection) -> bool:
+    """Whether audience_changes has the columns that locate a member's row (added later: dbt's
+    on-run-start adds them to an older warehouse)."""
+    schema, _, table = state.AUDIENCE_CHANGES.partition(".")
+    return connection.execute(
+        "select count(*) from duckdb_columns() "
+        "where schema_name = ? and table_name = ? and column_name in ('change_type', 'row_id')",
+        [schema, table],
+    ).fetchone()[0] == 2
 
 
 def record_baseline(
@@ -327,16 +373,20 @@ def _audience_from(
     incremental: bool = False,
 ) -> str:
     """FROM the audience (alias `audience`), with the journey's registration window if any.
-    `incremental`: the rows of the members in _sync_dirty only, found on one_id before the
-    other columns are read (by row id)."""
+    `incremental`: the rows of the members in _sync_dirty only."""
     source = request.audience.table
     if incremental:
-        # Rows found on one_id alone, then read whole by row id: one column of the audience is
-        # scanned in full, not all of them.
+        # The rows the capture located are read by row id. The other members are found on
+        # one_id, then read whole by row id: one column is scanned in full, not all of them;
+        # when there are none, DuckDB skips that scan (the join's build side is empty).
         source = f"""(
             select * from {source}
+            where rowid in (select row_id from _sync_dirty)
+            union all
+            select * from {source}
             where rowid in (
-                select rowid from {source} where one_id in (select one_id from _sync_dirty)
+                select rowid from {source}
+                where one_id in (select one_id from _sync_dirty where not is_located)
             )
         )"""
     registration_join, registration_filter = "", ""

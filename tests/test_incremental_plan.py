@@ -48,8 +48,15 @@ def rebuild(warehouse, members: list[dict], capture_id: str, *, link: bool = Tru
             connection.execute(
                 f"""
                 insert into activation.audience_changes
-                select ?, ?, coalesce(built.one_id, previous.one_id)
-                from (select one_id, hash({compared}) as row_hash from {TABLE}) as built
+                select
+                    ?, ?, coalesce(built.one_id, previous.one_id),
+                    case
+                        when previous.one_id is null then 'added'
+                        when built.one_id is null then 'removed'
+                        else 'changed'
+                    end,
+                    built.row_id
+                from (select one_id, rowid as row_id, hash({compared}) as row_hash from {TABLE}) as built
                 full join (
                     select one_id, hash({compared}) as row_hash from {TABLE}__dbt_backup
                 ) as previous on built.one_id = previous.one_id
@@ -234,6 +241,27 @@ def test_a_baseline_is_not_reused_after_another_run_or_a_configuration_change(
     assert (forced.compared, forced.full_diff_reason) == ("all", "--full-diff")
 
 
+def test_captured_rows_gone_or_moved_mean_comparing_everyone(warehouse, receiver, configured):
+    """A sync reads the captured members' rows by their place in the build. When an audience
+    table changed outside dbt after its capture no longer has a captured member's row where the
+    capture found it (deleted; or moved, when DuckDB compacts deleted rows), the sync must not
+    hand over another row or none: it notices and compares everyone."""
+    settings = configured("mirror")
+    members = [make_member(number) for number in range(1, 61)]
+    rebuild(warehouse, members, "build-0")
+    sync_audience(settings, AUDIENCE, "main")
+    members[9]["member_level"] = "platinum"
+    members[49]["member_level"] = "platinum"
+    rebuild(warehouse, members, "build-1")
+    assert plan_audience(settings, AUDIENCE, "main").counts.compared == "changed"
+
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute(f"delete from {TABLE} where one_id = 'p00010'")
+    changed, full = both_plans(settings, "main")
+    assert changed[:2] == ("all", "the audience table was changed after its build was captured")
+    assert changed[2:] == full[2:]
+
+
 def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, configured, tmp_path):
     """The audience models' post-hook macro, run through dbt, on a rebuild: the members added,
     removed and changed are captured, the build is linked to the one before, and the next sync
@@ -274,9 +302,17 @@ def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, confi
     members[61] = make_member(61, as_of_date=next_day)
     build(list(members.values()), "second")
 
+    # Each change says what happened, and where the member's row is in the new build.
     assert warehouse.rows(
-        "select one_id from activation.audience_changes where capture_id = 'second' order by 1"
-    ) == [("p00004",), ("p00008",), ("p00061",)]
+        f"""
+        select changes.one_id, changes.change_type, built.one_id
+        from activation.audience_changes as changes
+        left join (select rowid as row_id, one_id from {TABLE}) as built
+            on changes.row_id = built.row_id
+        where changes.capture_id = 'second'
+        order by 1
+        """
+    ) == [("p00004", "changed", "p00004"), ("p00008", "removed", None), ("p00061", "added", "p00061")]
     assert warehouse.rows(
         "select previous_capture_id, changed_count from activation.audience_captures "
         "where capture_id = 'second'"

@@ -6,7 +6,9 @@
     previous build as <name>__dbt_backup until the end of the transaction; the hook compares the
     two builds row by row (joined on one_id) and records:
     - activation.audience_changes: one row per member added, removed or changed (a 64-bit hash of
-      every column but as_of_date);
+      every column but as_of_date), with the member's row in the new build (DuckDB's rowid; a
+      table dbt has just built is never updated in place, so it stays put), so that a sync reads
+      those rows without searching the whole table for them;
     - activation.audience_captures: the capture, and the capture the previous build carried;
     - a table comment `onedata capture <id>` on the new build, which is how a sync knows that the
       table it reads is the one the capture describes.
@@ -78,9 +80,20 @@
             never sent (a journey's window reads it, and a journey compares every member). -#}
         {% set row_hash = "hash(" ~ shapes[0][3] ~ ")" %}
         {% do run_query(
-            "insert into " ~ activation_schema ~ ".audience_changes
-            select '" ~ audience_table ~ "', '" ~ capture_id ~ "', coalesce(built.one_id, previous.one_id)
-            from (select one_id, " ~ row_hash ~ " as row_hash from " ~ audience_table ~ ") as built
+            "insert into " ~ activation_schema ~ ".audience_changes (
+                audience_table, capture_id, one_id, change_type, row_id
+            )
+            select
+                '" ~ audience_table ~ "', '" ~ capture_id ~ "', coalesce(built.one_id, previous.one_id),
+                case
+                    when previous.one_id is null then 'added'
+                    when built.one_id is null then 'removed'
+                    else 'changed'
+                end,
+                built.row_id
+            from (
+                select one_id, rowid as row_id, " ~ row_hash ~ " as row_hash from " ~ audience_table ~ "
+            ) as built
             full join (
                 select one_id, " ~ row_hash ~ " as row_hash from " ~ previous_table ~ "
             ) as previous

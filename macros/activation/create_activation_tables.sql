@@ -93,7 +93,9 @@
         "create table if not exists " ~ activation_schema ~ ".audience_changes (
             audience_table " ~ dbt.type_string() ~ ",
             capture_id " ~ dbt.type_string() ~ ",
-            one_id " ~ dbt.type_string() ~ "
+            one_id " ~ dbt.type_string() ~ ",
+            change_type " ~ dbt.type_string() ~ ",
+            row_id " ~ dbt.type_bigint() ~ "
         )",
         "create table if not exists " ~ activation_schema ~ ".sync_baselines (
             audience_name " ~ dbt.type_string() ~ ",
@@ -130,6 +132,7 @@
         'sync_ledger': [('channel', dbt.type_string()), ('sync_mode', dbt.type_string()),
                         ('audience_version', dbt.type_string()), ('variant', dbt.type_string()),
                         ('destination_reference', dbt.type_string()), ('unit_cost', dbt.type_numeric())],
+        'audience_changes': [('change_type', dbt.type_string()), ('row_id', dbt.type_bigint())],
     } %}
     {% for table_name, columns in added_columns.items() %}
         {% for column_name, column_type in columns %}
