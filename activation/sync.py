@@ -385,12 +385,13 @@ class _Sender:
         self.summary.batches += 1
         operation, variant, pending_key = plan.operation, plan.variant, plan.pending_key
         names = ("external_id", *self.destination.payload_fields)
+        fields = slice(1, 1 + len(names))  # a row: fingerprint, one_id, *payload, state row id
         outgoing: list[tuple[tuple, Record]] = []
         refused: list[tuple[tuple, str]] = []
         if operation == "remove":
             for row in rows:
                 # By our id, plus the address where known (hashed like any other payload).
-                record = {name: value for name, value in zip(names, row[1:]) if value is not None}
+                record = {name: value for name, value in zip(names, row[fields]) if value is not None}
                 if len(record) > 1 and self.encodes:
                     encoded, reason = self.destination.encode(record)
                     record = {"external_id": row[1]} if reason else encoded
@@ -399,7 +400,7 @@ class _Sender:
             # A/B: the destination picks the variant's content (one variant per batch).
             ab_variant = variant if variant and variant != DEFAULT_VARIANT else None
             for row in rows:
-                record = dict(zip(names, row[1:]))
+                record = dict(zip(names, row[fields]))
                 if ab_variant:
                     record["variant"] = ab_variant
                 if self.encodes:
@@ -449,6 +450,7 @@ class _Sender:
             one_ids=[row[1] for row in rows],
             variants=[batch.variant] * len(rows),
             fingerprints=[row[0] for row in rows],
+            state_row_ids=[row[-1] for row in rows],
             errors=errors,
             references=references,
             unknowns=unknowns,

@@ -152,7 +152,7 @@ def build_plan(
     connection.execute(
         f"""
         create or replace temp view _sync_diff as
-        select operation, one_id, variant, record_fingerprint{payload}
+        select operation, one_id, variant, record_fingerprint, state_row_id{payload}
         from _sync_members
         where operation is not null
         """
@@ -447,7 +447,8 @@ def _held(request: SyncRequest, *, incremental: bool = False) -> tuple[str, list
             select
                 one_id,
                 any_value(payload_fingerprint) as record_fingerprint,
-                true as is_held_by_campaign
+                true as is_held_by_campaign,
+                null::bigint as state_row_id
             from {state.SYNC_LEDGER}
             where campaign_id = ? and destination_name = ?
                 and operation = 'add' and send_status in ('sent', 'unknown')
@@ -461,7 +462,9 @@ def _held(request: SyncRequest, *, incremental: bool = False) -> tuple[str, list
         select
             sync_state.one_id,
             sync_state.record_fingerprint,
-            coalesce(sync_runs.campaign_id = ?, false) as is_held_by_campaign
+            coalesce(sync_runs.campaign_id = ?, false) as is_held_by_campaign,
+            -- Where the held record is: the batch that updates or removes it deletes it there.
+            sync_state.rowid as state_row_id
         from {state.SYNC_STATE} as sync_state
         left join {state.SYNC_RUNS} as sync_runs
             on sync_state.sync_run_id = sync_runs.sync_run_id
@@ -541,6 +544,7 @@ def _create_members(
                 candidates.record_fingerprint,
                 held.one_id is not null as is_held,
                 held.record_fingerprint as held_fingerprint,
+                held.state_row_id,
                 {", ".join(f"candidates.{column}" for column in payload)}
             from candidates
             full join held on candidates.one_id = held.one_id
@@ -636,6 +640,7 @@ def _create_members(
                     and coalesce(outcome, 'gone') in ('gone', 'ineligible', 'held_out') then 'remove'
             end as operation,
             case when {is_sent} then record_fingerprint else held_fingerprint end as record_fingerprint,
+            state_row_id,
             {", ".join(f"case when {is_sent} then {column} end as {column}" for column in payload)}
         from decided
         where outcome is not null or ({is_mirror} and is_held)
@@ -767,8 +772,9 @@ def send_query(
     connection: duckdb.DuckDBPyConnection, request: SyncRequest
 ) -> duckdb.DuckDBPyConnection:
     """The batches of plan_batches in send order with each record's payload fields, as a
-    pending result to fetch batch by batch: (fingerprint, one_id, *fields); what is the same
-    for a whole batch (operation, variant, pending key) comes with plan_batches.
+    pending result to fetch batch by batch: (fingerprint, one_id, *fields, state row id: where
+    sync_state holds the record, when it does); what is the same for a whole batch (operation,
+    variant, pending key) comes with plan_batches.
 
     The payload was read from the audience by the plan. A removal carries the member's channel
     address where the members mart still has it: some services remove by address (a WeCom
@@ -796,7 +802,7 @@ def send_query(
     )
     return connection.execute(
         f"""
-        select batches.record_fingerprint, batches.one_id, {", ".join(columns)}
+        select batches.record_fingerprint, batches.one_id, {", ".join(columns)}, batches.state_row_id
         from _sync_batches as batches
         {join}
         order by batches.pending_key nulls last, batches.operation_rank,

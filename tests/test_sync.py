@@ -115,6 +115,51 @@ def test_only_the_difference_is_sent_after_the_audience_changes(settings, wareho
     assert all(set(record) == {"external_id"} for record in removal["records"])
 
 
+@pytest.mark.parametrize("compact", [False, True], ids=["rows-deleted", "rows-compacted"])
+def test_held_records_moved_after_the_plan_are_found_again_on_one_id(
+    settings, warehouse, receiver, monkeypatch, compact
+):
+    """An update or removal deletes the held record at the row the plan read it from. Rows that
+    moved in between (rewritten; with compact, also renumbered by a checkpoint, so the old row
+    ids point at other members) must not lose or duplicate a member's state: the batch is
+    rolled back and done again on one_id."""
+    from activation import sync as sync_module
+
+    sync_audience(settings, AUDIENCE, "test_webhook")
+    treated = sorted(treated_ids(range(1, 61)))
+    changed, dropped = treated[0], treated[1]
+    members = [make_member(n) for n in range(1, 61) if make_member(n)["one_id"] != dropped]
+    for member in members:
+        if member["one_id"] == changed:
+            member["phone"] = "13999999999"
+    warehouse.write_audience(members)
+    receiver.received.clear()
+
+    plan_batches = sync_module.plan_batches
+
+    def move_state_rows(connection, *args, **kwargs):
+        connection.execute("create temp table moved as select * from activation.sync_state")
+        connection.execute("delete from activation.sync_state")
+        connection.execute("insert into activation.sync_state select * from moved order by one_id desc")
+        if compact:
+            connection.execute("checkpoint")
+        return plan_batches(connection, *args, **kwargs)
+
+    monkeypatch.setattr(sync_module, "plan_batches", move_state_rows)
+    summary = sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert (summary.updated, summary.removed) == (1, 1)
+    assert set(receiver.ids("update")) == {changed} and set(receiver.ids("remove")) == {dropped}
+    assert warehouse.rows(
+        "select one_id, count(*) from activation.sync_state group by 1 having count(*) > 1"
+    ) == []
+    assert state_ids(warehouse) == set(treated) - {dropped}
+    monkeypatch.setattr(sync_module, "plan_batches", plan_batches)
+    receiver.received.clear()
+    again = sync_audience(settings, AUDIENCE, "test_webhook")
+    assert (again.added, again.updated, again.removed) == (0, 0, 0)
+
+
 def test_holdout_is_deterministic_share_sized_and_per_campaign():
     one_ids = [f"m{n}" for n in range(10_000)]
 
