@@ -302,8 +302,9 @@ def _request(
         assignment=assignment,
         frequency_caps=tuple(load_frequency_caps(settings.destinations_file)),
         registered_days=options.registered_days,
+        capture_id=warehouse.audience_capture_id(connection, audience),
     )
-    return request, warehouse.audience_version(connection, audience)
+    return request, warehouse.audience_version(connection, audience, request.capture_id)
 
 
 class _Sender:

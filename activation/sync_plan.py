@@ -28,7 +28,7 @@ from activation.assignment import HOLDOUT, AssignmentPlan, sql_literal
 from activation.destinations import Destination, FrequencyCap
 from activation.destinations.base import CHANNEL_ADDRESS_FIELDS
 from activation.errors import ActivationError
-from activation.warehouse import Audience, audience_capture_id, consent_column, relation_exists
+from activation.warehouse import Audience, consent_column, relation_exists
 
 SUPPRESSIONS = "marts.dim_member_suppressions"
 MEMBERS = "marts.dim_members"
@@ -69,6 +69,8 @@ class SyncRequest:
     frequency_caps: tuple[FrequencyCap, ...] = ()
     # Journeys: only members registered between these many days ago (inclusive).
     registered_days: tuple[int, int] | None = None
+    # The change capture the audience build carries (its table comment), if any.
+    capture_id: str | None = None
     now: dt.datetime = field(default_factory=state.utc_now)
 
     @property
@@ -109,7 +111,7 @@ def build_plan(
             f"{request.audience.table} breaks the audience contract: one_id must be unique and not null."
         )
     counts.plan_key = _plan_key(connection, request)
-    counts.capture_id = audience_capture_id(connection, request.audience)
+    counts.capture_id = request.capture_id
     counts.full_diff_reason = (
         "--full-diff" if full_diff else _dirty_members(connection, request, counts)
     )

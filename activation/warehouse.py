@@ -160,11 +160,12 @@ def relation_exists(connection: duckdb.DuckDBPyConnection, relation: str) -> boo
     )
 
 
-def audience_version(connection: duckdb.DuckDBPyConnection, audience: Audience) -> str:
+def audience_version(
+    connection: duckdb.DuckDBPyConnection, audience: Audience, capture_id: str | None
+) -> str:
     """Which build of the audience was sent: its as-of date and a digest of the build's change
-    capture where dbt recorded one (it names one build), else of its members, so two syncs of
-    the same version sent the same people."""
-    capture_id = audience_capture_id(connection, audience)
+    capture (audience_capture_id) where dbt recorded one (it names one build), else of its
+    members, so two syncs of the same version sent the same people."""
     if capture_id is not None:
         as_of_date = connection.execute(f"select max(as_of_date) from {audience.table}").fetchone()[0]
         return f"{as_of_date}/{hashlib.sha256(f'capture:{capture_id}'.encode()).hexdigest()[:8]}"
