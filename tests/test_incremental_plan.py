@@ -262,6 +262,31 @@ def test_captured_rows_gone_or_moved_mean_comparing_everyone(warehouse, receiver
     assert changed[2:] == full[2:]
 
 
+def test_captures_from_before_row_locations_are_still_used_on_one_id(warehouse, receiver, configured):
+    """Changes captured before audience_changes located rows (change_type and row_id null) are
+    looked up on one_id; a warehouse whose table lacks those columns (dbt build not yet run
+    since the upgrade) compares everyone."""
+    settings = configured("mirror")
+    members = [make_member(number) for number in range(1, 61)]
+    rebuild(warehouse, members, "build-0")
+    sync_audience(settings, AUDIENCE, "main")
+    members[9]["member_level"] = "platinum"
+    rebuild(warehouse, members[:-2] + [make_member(61)], "build-1")
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute("update activation.audience_changes set change_type = null, row_id = null")
+    changed, full = both_plans(settings, "main")
+    assert changed[:2] == ("changed", None) and changed[2:] == full[2:]
+    assert sum(full[2][5].values()) > 0  # something to send: the comparison was not empty
+
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute("alter table activation.audience_changes drop column row_id")
+    changed, full = both_plans(settings, "main")
+    assert changed[:2] == (
+        "all", "the warehouse's change capture predates row locations (run dbt build)"
+    )
+    assert changed[2:] == full[2:]
+
+
 def test_the_dbt_macro_records_what_a_rebuild_changed(warehouse, receiver, configured, tmp_path):
     """The audience models' post-hook macro, run through dbt, on a rebuild: the members added,
     removed and changed are captured, the build is linked to the one before, and the next sync
