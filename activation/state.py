@@ -242,71 +242,53 @@ def commit_batch(
 
     A rejected record leaves sync_state as it was, so the next run sends it again.
     """
-    try:
-        _commit_batch(connection, run, operation=operation, batch_number=batch_number,
-                      idempotency_key=idempotency_key, rows=rows, channel=channel,
-                      sync_mode=sync_mode, audience_version=audience_version, unit_cost=unit_cost)
-    except _StateMoved:
-        # Rolled back: the held records are found again on one_id instead.
-        _commit_batch(connection, run, operation=operation, batch_number=batch_number,
-                      idempotency_key=idempotency_key, rows=rows, channel=channel,
-                      sync_mode=sync_mode, audience_version=audience_version, unit_cost=unit_cost,
-                      by_row_id=False)
+    recorded_at = utc_now()
+    accepted, accepted_fingerprints, accepted_row_ids = rows.accepted()
+    # With the row ids the plan read, then, should those rows have moved since (the
+    # transaction rolled back), again on one_id.
+    for by_row_id in (True, False):
+        try:
+            with transaction(connection):
+                connection.execute(
+                    f"""
+                    delete from {SYNC_PENDING_BATCHES}
+                    where idempotency_key = ? and audience_name = ? and destination_name = ?
+                        and campaign_id = ?
+                    """,
+                    [idempotency_key, run.audience_name, run.destination_name, run.campaign_id],
+                )
+                # An added record is not held yet, except in append mode (adds are per campaign).
+                if operation != "add" or sync_mode == "append":
+                    row_ids = accepted_row_ids if by_row_id else None
+                    _delete_state(connection, run, accepted, row_ids)
+                if operation != "remove" and accepted:
+                    # Lists bound as parameters and unnested: one statement per batch.
+                    connection.execute(
+                        f"""
+                        insert into {SYNC_STATE} (
+                            audience_name, destination_name, one_id, record_fingerprint, sync_run_id,
+                            synced_at
+                        )
+                        select ?, ?, unnest(?::varchar[]), unnest(?::varchar[]), ?, ?
+                        """,
+                        [
+                            run.audience_name, run.destination_name, accepted, accepted_fingerprints,
+                            run.run_id, recorded_at,
+                        ],
+                    )
+                if rows.one_ids:
+                    _insert_ledger(
+                        connection, run, rows, operation=operation, batch_number=batch_number,
+                        idempotency_key=idempotency_key, channel=channel, sync_mode=sync_mode,
+                        audience_version=audience_version, unit_cost=unit_cost, recorded_at=recorded_at,
+                    )
+            return
+        except _StateMoved:
+            continue
 
 
 class _StateMoved(Exception):
     """sync_state rows are no longer where the plan found them."""
-
-
-def _commit_batch(
-    connection: duckdb.DuckDBPyConnection,
-    run: RunInfo,
-    *,
-    operation: Operation,
-    batch_number: int,
-    idempotency_key: str,
-    rows: LedgerBatch,
-    channel: str,
-    sync_mode: str,
-    audience_version: str,
-    unit_cost: float,
-    by_row_id: bool = True,
-) -> None:
-    recorded_at = utc_now()
-    accepted, accepted_fingerprints, accepted_row_ids = rows.accepted()
-    with transaction(connection):
-        connection.execute(
-            f"""
-            delete from {SYNC_PENDING_BATCHES}
-            where idempotency_key = ? and audience_name = ? and destination_name = ?
-                and campaign_id = ?
-            """,
-            [idempotency_key, run.audience_name, run.destination_name, run.campaign_id],
-        )
-        # An added record is not held yet, except in append mode where adds are per campaign.
-        if operation != "add" or sync_mode == "append":
-            _delete_state(connection, run, accepted, accepted_row_ids if by_row_id else None)
-        if operation != "remove" and accepted:
-            # Lists bound as parameters and unnested: one statement per batch, no per-row calls.
-            connection.execute(
-                f"""
-                insert into {SYNC_STATE} (
-                    audience_name, destination_name, one_id, record_fingerprint, sync_run_id,
-                    synced_at
-                )
-                select ?, ?, unnest(?::varchar[]), unnest(?::varchar[]), ?, ?
-                """,
-                [
-                    run.audience_name, run.destination_name, accepted, accepted_fingerprints,
-                    run.run_id, recorded_at,
-                ],
-            )
-        if rows.one_ids:
-            _insert_ledger(
-                connection, run, rows, operation=operation, batch_number=batch_number,
-                idempotency_key=idempotency_key, channel=channel, sync_mode=sync_mode,
-                audience_version=audience_version, unit_cost=unit_cost, recorded_at=recorded_at,
-            )
 
 
 def _insert_ledger(connection, run: RunInfo, rows: LedgerBatch, **batch) -> None:
