@@ -27,6 +27,21 @@ AUDIENCE_CAPTURES = f"{ACTIVATION_SCHEMA}.audience_captures"
 AUDIENCE_CHANGES = f"{ACTIVATION_SCHEMA}.audience_changes"
 # The ledger's error_message of a send whose answer was lost (status `unknown`).
 LOST_ANSWER = "the answer was lost: may have been sent, not resent"
+# Lists of a batch's ids are bound as one string and split in the warehouse: converting a
+# Python list element by element holds the GIL, which the thread sending the next batch needs.
+_SEPARATOR = "\x1f"
+
+
+def _unnested(values: Sequence[str] | Sequence[int], sql_type: str = "varchar") -> tuple[str, object]:
+    """(SQL expression unnesting one parameter into rows, the parameter) for a batch's values.
+    One string when no value holds the separator (ids, fingerprints), else the list itself."""
+    try:
+        packed = _SEPARATOR.join(map(str, values)) if sql_type == "bigint" else _SEPARATOR.join(values)
+    except TypeError:  # a None among them
+        packed = None
+    if values and packed is not None and packed.count(_SEPARATOR) == len(values) - 1:
+        return f"unnest(cast(string_split(?, chr(31)) as {sql_type}[]))", packed
+    return f"unnest(?::{sql_type}[])", list(values)
 
 
 @dataclass(frozen=True)
@@ -263,17 +278,19 @@ def commit_batch(
                     _delete_state(connection, run, accepted, row_ids)
                 if operation != "remove" and accepted:
                     # Lists bound as parameters and unnested: one statement per batch.
+                    one_ids, one_ids_parameter = _unnested(accepted)
+                    fingerprints, fingerprints_parameter = _unnested(accepted_fingerprints)
                     connection.execute(
                         f"""
                         insert into {SYNC_STATE} (
                             audience_name, destination_name, one_id, record_fingerprint, sync_run_id,
                             synced_at
                         )
-                        select ?, ?, unnest(?::varchar[]), unnest(?::varchar[]), ?, ?
+                        select ?, ?, {one_ids}, {fingerprints}, ?, ?
                         """,
                         [
-                            run.audience_name, run.destination_name, accepted, accepted_fingerprints,
-                            run.run_id, recorded_at,
+                            run.audience_name, run.destination_name, one_ids_parameter,
+                            fingerprints_parameter, run.run_id, recorded_at,
                         ],
                     )
                 if rows.one_ids:
@@ -330,8 +347,9 @@ def _insert_ledger(connection, run: RunInfo, rows: LedgerBatch, **batch) -> None
             parameters.append(values)
     for name, values in (("one_id", rows.one_ids), ("payload_fingerprint", rows.fingerprints)):
         columns[name] = values
-        expressions.append("unnest(?::varchar[])")
-        parameters.append(values)
+        expression, parameter = _unnested(values)
+        expressions.append(expression)
+        parameters.append(parameter)
     connection.execute(
         f"insert into {SYNC_LEDGER} ({', '.join(columns)}) select {', '.join(expressions)}",
         parameters,
@@ -351,23 +369,25 @@ def _delete_state(
     if not one_ids:
         return
     if row_ids is not None and None not in row_ids:
+        rows, parameter = _unnested(row_ids, "bigint")
         deleted = connection.execute(
             f"""
             delete from {SYNC_STATE}
-            where rowid in (select unnest(?::bigint[]))
+            where rowid in (select {rows})
             returning audience_name, destination_name, one_id
             """,
-            [row_ids],
+            [parameter],
         ).fetchall()
         expected = {(run.audience_name, run.destination_name, one_id) for one_id in one_ids}
         if len(deleted) != len(one_ids) or set(deleted) != expected:
             raise _StateMoved
         return
+    members, parameter = _unnested(one_ids)
     connection.execute(
         f"""
         delete from {SYNC_STATE}
         where audience_name = ? and destination_name = ?
-            and one_id in (select unnest(?::varchar[]))
+            and one_id in (select {members})
         """,
-        [run.audience_name, run.destination_name, one_ids],
+        [run.audience_name, run.destination_name, parameter],
     )

@@ -261,9 +261,10 @@ def sync_audience(
             if not dry_run:
                 record_new_assignments(connection, request, run.run_id)
         sender = _Sender(connection, destination, run, summary, dry_run, on_progress, version)
-        sender.send(request, sum(counts.operations.values()))
-        if not dry_run:
-            record_baseline(connection, request, counts, run.run_id)
+        sender.send(
+            request, sum(counts.operations.values()),
+            keep_outcomes=functools.partial(record_baseline, connection, request, counts, run.run_id),
+        )
         summary.seconds = round(time.monotonic() - started, 3)
         return summary
 
@@ -287,8 +288,9 @@ def _request(
     audience_name: str,
     options: SyncOptions,
 ) -> tuple[SyncRequest, str]:
-    audience = warehouse.resolve_audience(connection, audience_name)
-    warehouse.require_activation_tables(connection)
+    catalog = warehouse.Catalog.read(connection)
+    audience = catalog.resolve_audience(audience_name)
+    catalog.require_activation_tables()
     share = destination.config.holdout_share if options.holdout_share is None else options.holdout_share
     assignment = AssignmentPlan(
         campaign_id=options.campaign_id or f"{audience.name}__{destination.name}",
@@ -300,9 +302,10 @@ def _request(
         audience=audience,
         destination=destination,
         assignment=assignment,
+        catalog=catalog,
         frequency_caps=tuple(load_frequency_caps(settings.destinations_file)),
         registered_days=options.registered_days,
-        capture_id=warehouse.audience_capture_id(connection, audience),
+        capture_id=catalog.capture_id(audience),
     )
     return request, warehouse.audience_version(connection, audience, request.capture_id)
 
@@ -327,9 +330,16 @@ class _Sender:
         self.encodes = bool(destination.hashed_fields) or type(destination).encode is not Destination.encode
         self.writer: _Writer | None = None
 
-    def send(self, request: SyncRequest, total: int) -> None:
+    def send(
+        self, request: SyncRequest, total: int, *, keep_outcomes: Callable[[], None] | None = None
+    ) -> None:
         """Pipeline: each batch is recorded as pending (committed) before it leaves; its answer
-        is committed by the writer thread while the next batch is on the network."""
+        is committed by the writer thread while the next batch is on the network.
+
+        keep_outcomes writes, on the connection that planned, what the run keeps for the next
+        sync. It depends on the plan alone, so it is written while the writer commits the last
+        answers, and committed with the run's status once they all are: a run that fails
+        leaves the baseline of the last completed one."""
         summary, destination = self.summary, self.destination
         started = time.monotonic()
         done = 0
@@ -340,6 +350,7 @@ class _Sender:
         if not self.dry_run:
             destination.start_run(self.run)
             self.writer = _Writer(self.connection.cursor())
+        closing = False
         try:
             plans = plan_batches(reader, request, batch_size)
             for batch in self._prepared_batches(send_query(reader, request), plans):
@@ -357,8 +368,17 @@ class _Sender:
                 if self.on_progress:
                     self.on_progress(Progress(done, total, time.monotonic() - started))
             if self.writer:
+                reader.begin()
+                closing = True
+                if keep_outcomes:
+                    keep_outcomes()
                 self.writer.close()
+                # Not in the closing transaction: it began before the writer deleted the last
+                # pending rows, so deleting them there would conflict.
+                state.resolve_stale_pending(self.connection, self.run)
         except BaseException as error:
+            if closing:
+                reader.rollback()
             if self.writer:
                 self.writer.close(raise_error=False)
             self._finish("failed")
@@ -372,9 +392,9 @@ class _Sender:
                 destination.close()
             self.connection.close()
             self.connection = reader
-        if not self.dry_run:
-            state.resolve_stale_pending(self.connection, self.run)
         self._finish("completed_with_rejections" if summary.rejected else "succeeded")
+        if closing:
+            reader.commit()
 
     def _prepared_batches(self, diff, plans: list[BatchPlan]) -> Iterator[_Batch]:
         for plan in plans:

@@ -28,7 +28,7 @@ from activation.assignment import HOLDOUT, AssignmentPlan, sql_literal
 from activation.destinations import Destination, FrequencyCap
 from activation.destinations.base import CHANNEL_ADDRESS_FIELDS
 from activation.errors import ActivationError
-from activation.warehouse import Audience, consent_column, relation_exists
+from activation.warehouse import Audience, Catalog, consent_column
 
 SUPPRESSIONS = "marts.dim_member_suppressions"
 MEMBERS = "marts.dim_members"
@@ -66,6 +66,8 @@ class SyncRequest:
     audience: Audience
     destination: Destination
     assignment: AssignmentPlan
+    # The warehouse's relations when the sync started (which optional ones exist).
+    catalog: Catalog
     frequency_caps: tuple[FrequencyCap, ...] = ()
     # Journeys: only members registered between these many days ago (inclusive).
     registered_days: tuple[int, int] | None = None
@@ -104,7 +106,7 @@ def build_plan(
     counts = PlanCounts()
     counts.audience_size, null_ids = connection.execute(
         "select count(*), count(*) - count(audience.one_id) "
-        + _audience_from(connection, request)
+        + _audience_from(request)
     ).fetchone()
     if null_ids or _has_duplicate_ids(connection, request):
         raise ActivationError(
@@ -176,7 +178,7 @@ def _plan_key(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> st
     A sync reuses the outcomes of the last one only when this is the same."""
     destination = request.destination
     suppressions = None
-    if relation_exists(connection, SUPPRESSIONS):
+    if request.catalog.has(SUPPRESSIONS):
         # The set of members suppressed on this channel, as the plan reads it.
         suppressions = connection.execute(
             f"select count(*), bit_xor(hash(one_id)) from (select distinct one_id from {SUPPRESSIONS} "
@@ -216,9 +218,10 @@ def _dirty_members(
         return "a journey's registration window moves every day"
     if counts.capture_id is None:
         return "the audience build carries no change capture"
-    if not relation_exists(connection, state.SYNC_BASELINES):
+    if not request.catalog.has(state.SYNC_BASELINES):
         return "the warehouse has no sync baselines (run dbt build)"
-    if not _captures_locate_rows(connection):
+    # Columns added later: dbt's on-run-start adds them to an older warehouse.
+    if not request.catalog.has_columns(state.AUDIENCE_CHANGES, "change_type", "row_id"):
         return "the warehouse's change capture predates row locations (run dbt build)"
     audience, destination = request.audience.name, request.destination.name
     baseline = connection.execute(
@@ -318,27 +321,17 @@ def _dirty_members(
     return None
 
 
-def _captures_locate_rows(connection: duckdb.DuckDBPyConnection) -> bool:
-    """Whether audience_changes has the columns that locate a member's row (added later: dbt's
-    on-run-start adds them to an older warehouse)."""
-    schema, _, table = state.AUDIENCE_CHANGES.partition(".")
-    return connection.execute(
-        "select count(*) from duckdb_columns() "
-        "where schema_name = ? and table_name = ? and column_name in ('change_type', 'row_id')",
-        [schema, table],
-    ).fetchone()[0] == 2
-
-
 def record_baseline(
     connection: duckdb.DuckDBPyConnection, request: SyncRequest, counts: PlanCounts, run_id: str
 ) -> None:
-    """After a completed sync: keep its outcomes for the members it did not send, and what it
+    """For a completed sync: keep its outcomes for the members it did not send, and what it
     read, for the next sync to compare only what changed. Nothing is kept for an audience
-    without change capture or for a journey step (every sync of those compares everyone)."""
+    without change capture or for a journey step (every sync of those compares everyone).
+    Written inside the caller's transaction, which commits it only once the run completed."""
     if (
         counts.capture_id is None
         or request.registered_days is not None
-        or not relation_exists(connection, state.SYNC_BASELINES)
+        or not request.catalog.has(state.SYNC_BASELINES)
     ):
         return
     audience, destination = request.audience.name, request.destination.name
@@ -346,34 +339,30 @@ def record_baseline(
         "and one_id in (select one_id from _sync_dirty)" if counts.compared == "changed" else ""
     )
     kept = ", ".join(f"'{outcome}'" for outcome in KEPT_OUTCOMES)
-    with state.transaction(connection):
-        connection.execute(
-            f"delete from {state.SYNC_OUTCOMES} where audience_name = ? and destination_name = ? {compared}",
-            [audience, destination],
-        )
-        connection.execute(
-            f"""
-            insert into {state.SYNC_OUTCOMES}
-            select ?, ?, one_id, outcome, ineligible_reason
-            from _sync_members
-            where outcome in ({kept})
-            """,
-            [audience, destination],
-        )
-        connection.execute(
-            f"delete from {state.SYNC_BASELINES} where audience_name = ? and destination_name = ?",
-            [audience, destination],
-        )
-        connection.execute(
-            f"insert into {state.SYNC_BASELINES} values (?, ?, ?, ?, ?, ?)",
-            [audience, destination, run_id, counts.plan_key, counts.capture_id, state.utc_now()],
-        )
+    connection.execute(
+        f"delete from {state.SYNC_OUTCOMES} where audience_name = ? and destination_name = ? {compared}",
+        [audience, destination],
+    )
+    connection.execute(
+        f"""
+        insert into {state.SYNC_OUTCOMES}
+        select ?, ?, one_id, outcome, ineligible_reason
+        from _sync_members
+        where outcome in ({kept})
+        """,
+        [audience, destination],
+    )
+    connection.execute(
+        f"delete from {state.SYNC_BASELINES} where audience_name = ? and destination_name = ?",
+        [audience, destination],
+    )
+    connection.execute(
+        f"insert into {state.SYNC_BASELINES} values (?, ?, ?, ?, ?, ?)",
+        [audience, destination, run_id, counts.plan_key, counts.capture_id, state.utc_now()],
+    )
 
 
-def _audience_from(
-    connection: duckdb.DuckDBPyConnection, request: SyncRequest, joins: str = "", *,
-    incremental: bool = False,
-) -> str:
+def _audience_from(request: SyncRequest, joins: str = "", *, incremental: bool = False) -> str:
     """FROM the audience (alias `audience`), with the journey's registration window if any.
     `incremental`: the rows of the members in _sync_dirty only."""
     source = request.audience.table
@@ -393,7 +382,7 @@ def _audience_from(
         )"""
     registration_join, registration_filter = "", ""
     if request.registered_days is not None:
-        if not relation_exists(connection, MEMBERS):
+        if not request.catalog.has(MEMBERS):
             raise ActivationError(f"{MEMBERS} is missing: run dbt build first.")
         low, high = request.registered_days
         registration_join = f"inner join {MEMBERS} as members on audience.one_id = members.one_id"
@@ -412,17 +401,7 @@ def _audience_from(
 def _has_duplicate_ids(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> bool:
     """Whether two audience rows share a one_id. A primary key or unique constraint on one_id
     (the generated audiences declare one) means the warehouse already refused duplicates."""
-    schema, _, table = request.audience.table.partition(".")
-    constrained = connection.execute(
-        """
-        select count(*) from duckdb_constraints()
-        where schema_name = ? and table_name = ?
-            and constraint_type in ('PRIMARY KEY', 'UNIQUE')
-            and constraint_column_names = ['one_id']
-        """,
-        [schema, table],
-    ).fetchone()[0]
-    if constrained:
+    if request.audience.table in request.catalog.keyed_by_one_id:
         return False
     size, distinct_ids = connection.execute(
         f"select count(one_id), count(distinct one_id) from {request.audience.table}"
@@ -493,7 +472,7 @@ def _create_members(
     has_address = " or ".join(f"nullif(trim(audience.{f}), '') is not null" for f in address_fields)
     consent = consent_column(destination.channel)
     suppression_join, suppressed = "", "false"
-    if relation_exists(connection, SUPPRESSIONS):
+    if request.catalog.has(SUPPRESSIONS):
         suppression_join = f"""
             left join (
                 select distinct one_id from {SUPPRESSIONS}
@@ -535,7 +514,7 @@ def _create_members(
                 end as ineligible_reason,
                 cast(hash({fingerprint_input}) as varchar) as record_fingerprint,
                 {", ".join(f"audience.{f} as {_payload_column(f)}" for f in destination.payload_fields)}
-            {_audience_from(connection, request, suppression_join, incremental=incremental)}
+            {_audience_from(request, suppression_join, incremental=incremental)}
         ),
         held as ({held_sql}),
         compared as (
@@ -786,7 +765,7 @@ def send_query(
     has_removals = connection.execute(
         "select count(*) from _sync_batches where operation = 'remove'"
     ).fetchone()[0]
-    members_join = has_removals and relation_exists(connection, MEMBERS)
+    members_join = has_removals and request.catalog.has(MEMBERS)
     columns = []
     for f in destination.payload_fields:
         if f in address_fields and members_join:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,14 +39,6 @@ AUDIENCE_COLUMNS = (
 
 ACTIVATION_TABLES = (
     "sync_runs", "sync_state", "campaign_assignments", "sync_ledger", "sync_pending_batches",
-)
-
-# Tables and views of the open database, from DuckDB's own catalog functions: the first query
-# of information_schema in a process costs tens of milliseconds, these about one.
-_RELATIONS = (
-    "select schema_name, table_name from duckdb_tables() "
-    "union all select schema_name, view_name from duckdb_views() "
-    "where not internal"
 )
 
 _CAPTURE_COMMENT = re.compile(r"^onedata capture (.+)$")
@@ -93,78 +85,134 @@ def connect(path: Path, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnectio
         connection.close()
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """The warehouse's tables and views as a command found them, read in one query: a sync
+    asks a dozen questions of the catalog before it plans, and each statement of its own cost
+    more than the answer. Nothing a command does creates or drops a relation, and the file
+    lock keeps dbt out meanwhile, so the snapshot holds for the whole command."""
+
+    # "schema.name" -> the table comment (None for none, and for views).
+    comments: Mapping[str, str | None]
+    # "schema.name" -> its columns, for the relations of the segments and activation schemas.
+    columns: Mapping[str, frozenset[str]]
+    # The tables with a primary key or unique constraint on exactly one_id.
+    keyed_by_one_id: frozenset[str]
+
+    @classmethod
+    def read(cls, connection: duckdb.DuckDBPyConnection) -> Catalog:
+        # DuckDB's own catalog functions: the first query of information_schema in a process
+        # costs tens of milliseconds, these about one.
+        rows = connection.execute(
+            """
+            with relations as (
+                select schema_name, table_name, comment from duckdb_tables()
+                union all
+                select schema_name, view_name, comment from duckdb_views() where not internal
+            ),
+            relation_columns as (
+                select schema_name, table_name, list(column_name) as column_names
+                from duckdb_columns()
+                where schema_name in (?, ?)
+                group by all
+            ),
+            keyed_by_one_id as (
+                select distinct schema_name, table_name
+                from duckdb_constraints()
+                where constraint_type in ('PRIMARY KEY', 'UNIQUE')
+                    and constraint_column_names = ['one_id']
+            )
+            select
+                relations.schema_name || '.' || relations.table_name,
+                relations.comment,
+                relation_columns.column_names,
+                keyed_by_one_id.table_name is not null
+            from relations
+            left join relation_columns using (schema_name, table_name)
+            left join keyed_by_one_id using (schema_name, table_name)
+            """,
+            [SEGMENTS_SCHEMA, ACTIVATION_SCHEMA],
+        ).fetchall()
+        return cls(
+            comments={relation: comment for relation, comment, _, _ in rows},
+            columns={
+                relation: frozenset(column_names)
+                for relation, _, column_names, _ in rows
+                if column_names is not None
+            },
+            keyed_by_one_id=frozenset(relation for relation, _, _, keyed in rows if keyed),
+        )
+
+    def has(self, relation: str) -> bool:
+        """Whether schema.name exists as a table or view."""
+        return relation in self.comments
+
+    def has_columns(self, relation: str, *columns: str) -> bool:
+        """Whether the relation (of the segments or activation schema) has all these columns."""
+        return set(columns) <= self.columns.get(relation, frozenset())
+
+    def audiences(self) -> list[Audience]:
+        prefix = f"{SEGMENTS_SCHEMA}.{AUDIENCE_TABLE_PREFIX}"
+        return sorted(
+            (Audience(relation.removeprefix(prefix)) for relation in self.comments
+             if relation.startswith(prefix)),
+            key=lambda audience: audience.name,
+        )
+
+    def resolve_audience(self, name: str) -> Audience:
+        """Find an audience by name, with or without the `seg_` prefix, and check its contract."""
+        audience_name = name.strip().lower().removeprefix(AUDIENCE_TABLE_PREFIX)
+        audience = Audience(audience_name)
+        if not _AUDIENCE_NAME.match(audience_name) or not self.has(audience.table):
+            known = self.audiences()
+            available = ", ".join(audience.name for audience in known) or "none: run dbt build first"
+            raise ActivationError(f"Unknown audience {name!r}. Available audiences: {available}.")
+        present = self.columns.get(audience.table, frozenset())
+        missing = [column for column in AUDIENCE_COLUMNS if column not in present]
+        if missing:
+            raise ActivationError(
+                f"{audience.table} does not follow the audience contract; missing columns: "
+                f"{', '.join(missing)}."
+            )
+        return audience
+
+    def require_activation_tables(self) -> None:
+        missing = [table for table in ACTIVATION_TABLES if not self.has(f"{ACTIVATION_SCHEMA}.{table}")]
+        if missing:
+            raise ActivationError(
+                f"Activation tables missing ({', '.join(f'{ACTIVATION_SCHEMA}.{t}' for t in missing)}): "
+                "run dbt build first (its on-run-start creates them)."
+            )
+
+    def capture_id(self, audience: Audience) -> str | None:
+        """The change capture the audience build carries (its table comment, written by the
+        audience models' post-hook), if any."""
+        match = _CAPTURE_COMMENT.match(self.comments.get(audience.table) or "")
+        return match.group(1) if match else None
+
+
 def list_audiences(connection: duckdb.DuckDBPyConnection) -> list[Audience]:
-    rows = connection.execute(
-        f"""
-        select table_name from ({_RELATIONS})
-        where schema_name = ? and starts_with(table_name, ?)
-        order by table_name
-        """,
-        [SEGMENTS_SCHEMA, AUDIENCE_TABLE_PREFIX],
-    ).fetchall()
-    return [Audience(name=table_name.removeprefix(AUDIENCE_TABLE_PREFIX)) for (table_name,) in rows]
+    return Catalog.read(connection).audiences()
 
 
 def resolve_audience(connection: duckdb.DuckDBPyConnection, name: str) -> Audience:
-    """Find an audience by name, with or without the `seg_` prefix, and check its contract."""
-    audience_name = name.strip().lower().removeprefix(AUDIENCE_TABLE_PREFIX)
-    known = list_audiences(connection)
-    if not _AUDIENCE_NAME.match(audience_name) or Audience(audience_name) not in known:
-        available = ", ".join(audience.name for audience in known) or "none: run dbt build first"
-        raise ActivationError(f"Unknown audience {name!r}. Available audiences: {available}.")
-    audience = Audience(audience_name)
-    present = {
-        column_name
-        for (column_name,) in connection.execute(
-            """
-            select column_name
-            from duckdb_columns()
-            where schema_name = ? and table_name = ?
-            """,
-            [SEGMENTS_SCHEMA, AUDIENCE_TABLE_PREFIX + audience_name],
-        ).fetchall()
-    }
-    missing = [column for column in AUDIENCE_COLUMNS if column not in present]
-    if missing:
-        raise ActivationError(
-            f"{audience.table} does not follow the audience contract; missing columns: "
-            f"{', '.join(missing)}."
-        )
-    return audience
+    return Catalog.read(connection).resolve_audience(name)
 
 
 def require_activation_tables(connection: duckdb.DuckDBPyConnection) -> None:
-    present = {
-        table_name
-        for (table_name,) in connection.execute(
-            f"select table_name from ({_RELATIONS}) where schema_name = ?",
-            [ACTIVATION_SCHEMA],
-        ).fetchall()
-    }
-    missing = [table for table in ACTIVATION_TABLES if table not in present]
-    if missing:
-        raise ActivationError(
-            f"Activation tables missing ({', '.join(f'{ACTIVATION_SCHEMA}.{t}' for t in missing)}): "
-            "run dbt build first (its on-run-start creates them)."
-        )
+    Catalog.read(connection).require_activation_tables()
 
 
 def relation_exists(connection: duckdb.DuckDBPyConnection, relation: str) -> bool:
     """Whether schema.name exists as a table or view."""
-    schema, _, name = relation.partition(".")
-    return bool(
-        connection.execute(
-            f"select count(*) from ({_RELATIONS}) where schema_name = ? and table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
+    return Catalog.read(connection).has(relation)
 
 
 def audience_version(
     connection: duckdb.DuckDBPyConnection, audience: Audience, capture_id: str | None
 ) -> str:
     """Which build of the audience was sent: its as-of date and a digest of the build's change
-    capture (audience_capture_id) where dbt recorded one (it names one build), else of its
+    capture (Catalog.capture_id) where dbt recorded one (it names one build), else of its
     members, so two syncs of the same version sent the same people."""
     if capture_id is not None:
         as_of_date = connection.execute(f"select max(as_of_date) from {audience.table}").fetchone()[0]
@@ -174,15 +222,3 @@ def audience_version(
     ).fetchone()
     digest = hashlib.sha256(f"{size}:{members_digest}".encode()).hexdigest()[:8]
     return f"{as_of_date}/{digest}"
-
-
-def audience_capture_id(connection: duckdb.DuckDBPyConnection, audience: Audience) -> str | None:
-    """The change capture the audience build carries (its table comment, written by the
-    audience models' post-hook), if any."""
-    schema, _, table = audience.table.partition(".")
-    row = connection.execute(
-        "select comment from duckdb_tables() where schema_name = ? and table_name = ?",
-        [schema, table],
-    ).fetchone()
-    match = _CAPTURE_COMMENT.match(row[0] or "") if row else None
-    return match.group(1) if match else None

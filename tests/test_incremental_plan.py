@@ -241,6 +241,61 @@ def test_a_baseline_is_not_reused_after_another_run_or_a_configuration_change(
     assert (forced.compared, forced.full_diff_reason) == ("all", "--full-diff")
 
 
+def test_a_run_whose_last_answer_is_not_recorded_keeps_the_last_completed_baseline(
+    warehouse, receiver, configured, monkeypatch
+):
+    """The outcomes a run keeps for the next sync are written while the writer commits the last
+    answers; if that commit fails, none of them may stay, and the next sync compares everyone."""
+    settings = configured("mirror")
+    members = [make_member(number) for number in range(1, 61)]
+    rebuild(warehouse, members, "build-0")
+    completed = sync_audience(settings, AUDIENCE, "main")
+
+    def kept() -> tuple:
+        with duckdb.connect(str(warehouse.path)) as connection:
+            return (
+                connection.execute("select sync_run_id, capture_id from activation.sync_baselines").fetchall(),
+                connection.execute(
+                    "select one_id, outcome from activation.sync_outcomes order by one_id"
+                ).fetchall(),
+            )
+
+    before = kept()
+    assert before[0] == [(completed.run_id, "build-0")] and before[1]
+    for number in (3, 5, 7, 11, 13, 17):
+        members[number]["member_level"] = "platinum"
+    members[1]["is_sms_consented"] = False  # now ineligible: a kept outcome that would change
+    rebuild(warehouse, members[:-4], "build-1")
+    operations = plan_audience(settings, AUDIENCE, "main").counts.operations
+    last_batch = sum(-(-count // 9) for count in operations.values())  # batches of 9
+    real_commit = sync_module.state.commit_batch
+
+    def last_answer_lost(connection, run, **batch):
+        if batch["batch_number"] == last_batch:
+            raise duckdb.IOException("disk full")
+        return real_commit(connection, run, **batch)
+
+    monkeypatch.setattr(sync_module.state, "commit_batch", last_answer_lost)
+    with pytest.raises(duckdb.IOException):
+        sync_audience(settings, AUDIENCE, "main")
+    monkeypatch.setattr(sync_module.state, "commit_batch", real_commit)
+
+    assert kept() == before
+    with duckdb.connect(str(warehouse.path)) as connection:
+        assert connection.execute(
+            "select run_status from activation.sync_runs order by started_at desc limit 1"
+        ).fetchone() == ("failed",)
+    report = plan_audience(settings, AUDIENCE, "main")
+    assert (report.counts.compared, report.counts.full_diff_reason) == (
+        "all", "another sync ran since the last completed one"
+    )
+    changed, full = both_plans(settings, "main")
+    assert changed[2:] == full[2:]
+    resumed = sync_audience(settings, AUDIENCE, "main")
+    assert resumed.status == "succeeded"
+    assert kept()[0] == [(resumed.run_id, "build-1")]
+
+
 def test_captured_rows_gone_or_moved_mean_comparing_everyone(warehouse, receiver, configured):
     """A sync reads the captured members' rows by their place in the build. When an audience
     table changed outside dbt after its capture no longer has a captured member's row where the

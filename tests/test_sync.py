@@ -115,6 +115,35 @@ def test_only_the_difference_is_sent_after_the_audience_changes(settings, wareho
     assert all(set(record) == {"external_id"} for record in removal["records"])
 
 
+def test_ids_holding_the_list_separator_are_recorded_as_they_are(settings, warehouse, receiver):
+    """A batch's ids reach the warehouse as one string split on a control character; an id
+    that holds it (one_id is free text in the audience contract) must still be recorded whole."""
+    members = [make_member(n) for n in range(1, 61)]
+    odd = []
+    for member in members:
+        odd_id = member["one_id"] + "\x1fx"
+        if sms_reachable(member) and holdout_score(CAMPAIGN, odd_id) >= 0.1 and len(odd) < 2:
+            member["one_id"] = odd_id
+            odd.append(odd_id)
+    warehouse.write_audience(members)
+    sync_audience(settings, AUDIENCE, "test_webhook")
+    held = state_ids(warehouse)
+    assert set(odd) <= held and set(receiver.ids("add")) == held
+
+    for member in members:
+        if member["one_id"] in odd:
+            member["phone"] = "13999999999"
+    warehouse.write_audience(members)
+    receiver.received.clear()
+    summary = sync_audience(settings, AUDIENCE, "test_webhook")
+    assert (summary.added, summary.updated, summary.removed) == (0, 2, 0)
+    assert set(receiver.ids("update")) == set(odd)
+    assert state_ids(warehouse) == held
+    assert warehouse.rows(
+        "select one_id, count(*) from activation.sync_state group by 1 having count(*) > 1"
+    ) == []
+
+
 @pytest.mark.parametrize("compact", [False, True], ids=["rows-deleted", "rows-compacted"])
 def test_held_records_moved_after_the_plan_are_found_again_on_one_id(
     settings, warehouse, receiver, monkeypatch, compact
