@@ -438,8 +438,19 @@ def _held(request: SyncRequest, *, incremental: bool = False) -> tuple[str, list
             """,
             [request.campaign_id, destination.name],
         )
+    # The members' rows are found on one_id alone (materialized, so DuckDB does not read the
+    # other columns of every row meanwhile), then read by row.
+    rows_held = (
+        f"""
+        with rows_held as materialized (
+            select rowid as state_row_id from {state.SYNC_STATE} where one_id {dirty}
+        )
+        """
+        if dirty else ""
+    )
     return (
         f"""
+        {rows_held}
         select
             sync_state.one_id,
             sync_state.record_fingerprint,
@@ -450,7 +461,7 @@ def _held(request: SyncRequest, *, incremental: bool = False) -> tuple[str, list
         left join {state.SYNC_RUNS} as sync_runs
             on sync_state.sync_run_id = sync_runs.sync_run_id
         where sync_state.audience_name = ? and sync_state.destination_name = ?
-            {f"and sync_state.one_id {dirty}" if dirty else ""}
+            {"and sync_state.rowid in (select state_row_id from rows_held)" if dirty else ""}
         """,
         [request.campaign_id, request.audience.name, destination.name],
     )
