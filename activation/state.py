@@ -40,7 +40,7 @@ def _unnested(values: Sequence[str] | Sequence[int], sql_type: str = "varchar") 
     except TypeError:  # a None among them
         packed = None
     if values and packed is not None and packed.count(_SEPARATOR) == len(values) - 1:
-        return f"unnest(cast(string_split(?, chr(31)) as {sql_type}[]))", packed
+        return f"unnest(cast(string_split(?, chr({ord(_SEPARATOR)})) as {sql_type}[]))", packed
     return f"unnest(?::{sql_type}[])", list(values)
 
 
