@@ -133,17 +133,14 @@ def plan_audiences(settings: Settings, audiences_dir=None) -> list[AudiencePlan]
 
     specs = load_audiences(audiences_dir or AUDIENCES_DIR)
     with warehouse.connect(settings.duckdb_path, read_only=True) as connection:
-        built = {audience.name: audience for audience in warehouse.list_audiences(connection)}
-        has_profiles = connection.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [TAGS_SCHEMA, "member_profiles"],
-        ).fetchone()[0]
-        if not has_profiles:
+        catalog = warehouse.Catalog.read(connection)
+        built = {audience.name: audience for audience in catalog.audiences()}
+        if not catalog.has(f"{TAGS_SCHEMA}.member_profiles"):
             raise ActivationError("No tags.member_profiles in the warehouse: run dbt build first.")
         # The audience SQL leaves out members suppressed on every channel; so does the plan.
         suppressed = (
             " and one_id not in (select one_id from marts.dim_member_suppressions where channel = 'all')"
-            if warehouse.relation_exists(connection, "marts.dim_member_suppressions")
+            if catalog.has("marts.dim_member_suppressions")
             else ""
         )
         plans = []

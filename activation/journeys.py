@@ -272,7 +272,8 @@ def check_journey(settings: Settings, journey: Journey) -> None:
                 fail(str(error))
             checked.add(step.destination)
     with warehouse.connect(settings.duckdb_path, read_only=True) as connection:
-        built = {audience.name for audience in warehouse.list_audiences(connection)}
+        catalog = warehouse.Catalog.read(connection)
+        built = {audience.name for audience in catalog.audiences()}
         for step in journey.steps:
             if step.audience not in built:
                 raise ActivationError(
@@ -280,10 +281,10 @@ def check_journey(settings: Settings, journey: Journey) -> None:
                     f"(no segments.seg_{step.audience}); built: {', '.join(sorted(built)) or 'none'}."
                 )
             try:
-                warehouse.resolve_audience(connection, step.audience)
+                catalog.resolve_audience(step.audience)
             except ActivationError as error:
                 raise ActivationError(f"{journey.path}: step {step.name!r}: {error}") from error
-        if not warehouse.relation_exists(connection, MEMBERS):
+        if not catalog.has(MEMBERS):
             raise ActivationError(
                 f"{journey.path}: {MEMBERS} is missing (steps are timed from its registered_at): "
                 "run dbt build first."

@@ -203,11 +203,6 @@ def require_activation_tables(connection: duckdb.DuckDBPyConnection) -> None:
     Catalog.read(connection).require_activation_tables()
 
 
-def relation_exists(connection: duckdb.DuckDBPyConnection, relation: str) -> bool:
-    """Whether schema.name exists as a table or view."""
-    return Catalog.read(connection).has(relation)
-
-
 def audience_version(
     connection: duckdb.DuckDBPyConnection, audience: Audience, capture_id: str | None
 ) -> str:
