@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
+import orjson
 
 from activation.destinations import Operation, RunInfo
 from activation.settings import ACTIVATION_SCHEMA
@@ -30,6 +31,12 @@ LOST_ANSWER = "the answer was lost: may have been sent, not resent"
 # Lists of a batch's ids are bound as one string and split in the warehouse: converting a
 # Python list element by element holds the GIL, which the thread sending the next batch needs.
 _SEPARATOR = "\x1f"
+# A pending batch's members, one row each: stored as a JSON array, as one_id is free text (an
+# audience's ids may hold any separator). Rows stored before as comma-joined text read as such.
+PENDING_ONE_IDS = (
+    "unnest(case when json_valid(one_ids) and one_ids like '[%' "
+    "then from_json(one_ids, '[\"VARCHAR\"]') else string_split(one_ids, ',') end)"
+)
 
 
 def _unnested(values: Sequence[str] | Sequence[int], sql_type: str = "varchar") -> tuple[str, object]:
@@ -174,7 +181,8 @@ def record_pending(connection: duckdb.DuckDBPyConnection, run: RunInfo, batch: P
         """,
         [
             run.audience_name, run.destination_name, run.campaign_id, batch.operation,
-            batch.idempotency_key, ",".join(batch.one_ids), run.run_id, utc_now(),
+            batch.idempotency_key, orjson.dumps(list(batch.one_ids)).decode(), run.run_id,
+            utc_now(),
         ],
     )
 
@@ -196,7 +204,7 @@ def settle_pending_as_unknown(
         )
         select
             sync_run_id, campaign_id, audience_name, destination_name, ?, ?, ?, operation, null,
-            idempotency_key, ?, unnest(string_split(one_ids, ',')), 'unknown', ?, 0
+            idempotency_key, ?, {PENDING_ONE_IDS}, 'unknown', ?, 0
         from {SYNC_PENDING_BATCHES}
         where audience_name = ? and destination_name = ? and campaign_id = ?
         """,

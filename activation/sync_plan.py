@@ -730,7 +730,7 @@ def plan_batches(
         create or replace temp view _sync_batches as
         with pending as (
             select distinct
-                unnest(string_split(one_ids, ',')) as one_id,
+                {state.PENDING_ONE_IDS} as one_id,
                 operation,
                 idempotency_key
             from {state.SYNC_PENDING_BATCHES}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections import Counter
 import signal
@@ -142,6 +143,56 @@ def test_ids_holding_the_list_separator_are_recorded_as_they_are(settings, wareh
     assert warehouse.rows(
         "select one_id, count(*) from activation.sync_state group by 1 having count(*) > 1"
     ) == []
+
+
+def test_a_pending_batch_of_ids_holding_commas_is_resent_whole_under_its_key(
+    settings, warehouse, receiver
+):
+    """A batch whose answer was never recorded is resent whole under its key, before anything
+    else; its members are kept as one text value. one_id is free text: an id holding a comma
+    must come back whole, or its member would be cut into a new batch under a new key (here the
+    audience gained a member in between, so the batches fall differently) and carried out twice."""
+    members = [make_member(n) for n in range(1, 61)]
+    for member in members:
+        member["one_id"] += ",x"
+    warehouse.write_audience(members)
+    # Batch 2 is carried out, and its answer is lost on every attempt.
+    receiver.script.extend([None, "lost_answer", "lost_answer", "lost_answer"])
+    with pytest.raises(DestinationError, match="answer was lost|did not acknowledge"):
+        sync_audience(settings, AUDIENCE, "test_webhook")
+    assert warehouse.scalar("select count(*) from activation.sync_pending_batches") == 1
+    second_batch = sorted(record["external_id"] for record in receiver.batches[1]["records"])
+
+    # A newcomer whose id sorts inside the pending batch.
+    newcomer = next(
+        member for member in (make_member(n) for n in range(61, 200))
+        if sms_reachable(member)
+        and holdout_score(CAMPAIGN, second_batch[0] + "a") >= 0.1
+    )
+    newcomer["one_id"] = second_batch[0] + "a"
+    members.append(newcomer)
+    warehouse.write_audience(members)
+    replays = receiver.replays
+    rerun = sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert receiver.replays == replays + 1  # the pending batch, answered from the stored answer
+    treated = {
+        member["one_id"] for member in members
+        if sms_reachable(member) and holdout_score(CAMPAIGN, member["one_id"]) >= 0.1
+    }
+    assert rerun.status == "succeeded"
+    assert receiver.ids("add") == {one_id: 1 for one_id in treated}
+    assert state_ids(warehouse) == treated
+
+
+def test_pending_members_read_back_whole_and_from_rows_stored_comma_joined_before():
+    from activation.state import PENDING_ONE_IDS
+
+    stored = [json.dumps(["p1,x", "p2", '["q"]']), "p3,p4"]  # now, and as an earlier version did
+    rows = duckdb.connect().execute(
+        f"select {PENDING_ONE_IDS} from (select unnest(?::varchar[]) as one_ids)", [stored]
+    ).fetchall()
+    assert [one_id for (one_id,) in rows] == ["p1,x", "p2", '["q"]', "p3", "p4"]
 
 
 @pytest.mark.parametrize("compact", [False, True], ids=["rows-deleted", "rows-compacted"])
@@ -402,7 +453,7 @@ def test_killed_sync_process_resumes_without_loss_or_duplicates(
     pending = {
         one_id
         for (one_ids,) in warehouse.rows("select one_ids from activation.sync_pending_batches")
-        for one_id in one_ids.split(",")
+        for one_id in json.loads(one_ids)
     }
     assert first_batch <= state_ids(warehouse) | pending
     assert len(pending - first_batch) == 10

@@ -2,7 +2,7 @@
     The activation CLI records what it sends in these tables. dbt owns their DDL so that the
     campaign review can be built before the first sync, and so that there is one definition.
     Called from on-run-start; every statement is idempotent. sync_pending_batches holds the
-    batches sent whose answer is not recorded yet (one row per batch, its members comma-joined):
+    batches sent whose answer is not recorded yet (one row per batch, its members as a JSON array):
     the next sync resends them under the same key.
 
     audience_captures and audience_changes: which members each build of an audience table changed
