@@ -58,9 +58,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import duckdb
-
 from activation.destinations.normalise import cn_mobile_11_digits
+from activation.engine import duckdb
 from activation.errors import ActivationError
 from activation.feedback import validate_row, write_landing_file, write_rejects
 from activation.masking import mask_phone, scrub_pii

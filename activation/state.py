@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-import duckdb
 import orjson
 
 from activation.destinations import Operation, RunInfo
+from activation.engine import duckdb
 from activation.settings import ACTIVATION_SCHEMA
 
 SYNC_RUNS = f"{ACTIVATION_SCHEMA}.sync_runs"

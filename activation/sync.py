@@ -21,8 +21,6 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
-import duckdb
-
 from activation import state, warehouse
 from activation.assignment import DEFAULT_VARIANT, AssignmentPlan, score
 from activation.destinations import (
@@ -35,6 +33,7 @@ from activation.destinations import (
     load_frequency_caps,
 )
 from activation.destinations.config import load_global_holdout_share
+from activation.engine import duckdb
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
 from activation.settings import Settings
@@ -52,6 +51,7 @@ from activation.sync_plan import (
 
 PLAN_SAMPLE_SIZE = 10
 SYNC_MEMORY_LIMIT_ENV = "ONEDATA_SYNC_MEMORY_LIMIT"
+SYNC_CHECKPOINT_THRESHOLD = "1GB"
 
 
 def holdout_score(campaign_id: str, one_id: str) -> float:
@@ -216,6 +216,7 @@ def sync_audience(
     started = time.monotonic()
     with warehouse.connect(settings.duckdb_path, read_only=False) as connection:
         _limit_memory(connection)
+        _checkpoint_once(connection)
         request, version = _request(connection, settings, destination, audience_name, options)
         run = RunInfo(
             run_id=_new_run_id(),
@@ -267,6 +268,16 @@ def sync_audience(
         )
         summary.seconds = round(time.monotonic() - started, 3)
         return summary
+
+
+def _checkpoint_once(connection: duckdb.DuckDBPyConnection) -> None:
+    """Each batch's commit is written to DuckDB's log, which is what makes a sync resumable. By
+    default DuckDB also folds the log into the file whenever it passes 16 MB: every five 10,000
+    record batches, rewriting the tables' unfinished last row groups each time (in a first sync
+    of a million members, those 16 commits took about 2 s more than the other 66). Raised for
+    this process, the file is checkpointed once, when the sync closes it; a sync killed
+    half-way leaves a longer log for the next open to replay, and loses nothing."""
+    connection.execute(f"set checkpoint_threshold = '{SYNC_CHECKPOINT_THRESHOLD}'")
 
 
 def _limit_memory(connection: duckdb.DuckDBPyConnection) -> None:

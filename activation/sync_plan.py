@@ -21,12 +21,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-import duckdb
-
 from activation import state
 from activation.assignment import HOLDOUT, AssignmentPlan, sql_literal
 from activation.destinations import Destination, FrequencyCap
 from activation.destinations.base import CHANNEL_ADDRESS_FIELDS
+from activation.engine import duckdb
 from activation.errors import ActivationError
 from activation.warehouse import Audience, Catalog, consent_column
 

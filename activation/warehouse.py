@@ -10,8 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
+from activation.engine import duckdb
 from activation.errors import ActivationError
 from activation.settings import ACTIVATION_SCHEMA, SEGMENTS_SCHEMA
 
