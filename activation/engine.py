@@ -7,12 +7,13 @@ looks its own version up in the installed metadata. This package never calls tho
 million members (`import duckdb` against `import _duckdb`, duckdb 1.4 to 2.0). Both names are
 the same objects, so a connection opened here and one from `duckdb` are interchangeable.
 
-A DuckDB without that module (before 1.4) is imported whole.
+A DuckDB without that module (measured with 1.4.5, 1.5.6 and 2.0.1, which have it) is imported
+whole.
 """
 
 try:
     import _duckdb as duckdb
-except ImportError:  # pragma: no cover - duckdb before 1.4
+except ImportError:  # pragma: no cover - a DuckDB packaged otherwise
     import duckdb
 
 __all__ = ["duckdb"]

@@ -216,7 +216,7 @@ def sync_audience(
     started = time.monotonic()
     with warehouse.connect(settings.duckdb_path, read_only=False) as connection:
         _limit_memory(connection)
-        _checkpoint_once(connection)
+        _checkpoint_at_close(connection)
         request, version = _request(connection, settings, destination, audience_name, options)
         run = RunInfo(
             run_id=_new_run_id(),
@@ -270,13 +270,13 @@ def sync_audience(
         return summary
 
 
-def _checkpoint_once(connection: duckdb.DuckDBPyConnection) -> None:
+def _checkpoint_at_close(connection: duckdb.DuckDBPyConnection) -> None:
     """Each batch's commit is written to DuckDB's log, which is what makes a sync resumable. By
     default DuckDB also folds the log into the file whenever it passes 16 MB: every five 10,000
     record batches, rewriting the tables' unfinished last row groups each time (in a first sync
     of a million members, those 16 commits took about 2 s more than the other 66). Raised for
-    this process, the file is checkpointed once, when the sync closes it; a sync killed
-    half-way leaves a longer log for the next open to replay, and loses nothing."""
+    this process (up to 1 GB of log), the file is checkpointed when the sync closes it; a sync
+    killed half-way leaves a longer log for the next open to replay, and loses nothing."""
     connection.execute(f"set checkpoint_threshold = '{SYNC_CHECKPOINT_THRESHOLD}'")
 
 

@@ -140,7 +140,7 @@ def test_real_subprocess(cli_env, receiver):
     assert unknown.returncode == 1 and "Unknown audience 'nope'" in unknown.stderr
 
 
-@pytest.mark.skipif(importlib.util.find_spec("_duckdb") is None, reason="duckdb before 1.4 has no _duckdb")
+@pytest.mark.skipif(importlib.util.find_spec("_duckdb") is None, reason="this DuckDB has no _duckdb module")
 def test_a_sync_process_loads_duckdbs_engine_without_its_python_package(cli_env, receiver):
     """activation.engine: the `duckdb` package's Python layer (relation and expression APIs)
     costs every process about 0.1 s and the activation layer calls none of it."""
