@@ -229,7 +229,7 @@ def _collecting_garbage_rarely() -> Iterator[None]:
     last counted. A sync keeps up to two batches of rows in flight (10,000 tuples and dicts
     each, freed by reference counting, never in a cycle), so at that threshold every batch set
     off dozens of collections, and every few batches a full one over every object of the
-    process: 0.8 to 1.2 s of a first sync of a million members (timed with gc.callbacks), all
+    process: 0.8 to 1.5 s of a first sync of a million members (timed with gc.callbacks), all
     of it holding the GIL. The threshold is raised while the sync runs, and put back."""
     thresholds = gc.get_threshold()
     gc.set_threshold(SYNC_GC_THRESHOLD, *thresholds[1:])
