@@ -202,27 +202,6 @@ def plan_audience(
     )
 
 
-def sync_audience(
-    settings: Settings,
-    audience_name: str,
-    destination_name: str,
-    *,
-    campaign_id: str | None = None,
-    holdout_share: float | None = None,
-    variants: tuple[tuple[str, float], ...] = ((DEFAULT_VARIANT, 1.0),),
-    registered_days: tuple[int, int] | None = None,
-    dry_run: bool = False,
-    full_diff: bool = False,
-    on_progress: ProgressCallback | None = None,
-) -> SyncSummary:
-    with _collecting_garbage_rarely():
-        return _sync_audience(
-            settings, audience_name, destination_name,
-            SyncOptions(campaign_id, holdout_share, variants, registered_days, full_diff),
-            dry_run=dry_run, on_progress=on_progress,
-        )
-
-
 @contextmanager
 def _collecting_garbage_rarely() -> Iterator[None]:
     """CPython looks for reference cycles each time 700 more container objects exist than it
@@ -239,15 +218,21 @@ def _collecting_garbage_rarely() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-def _sync_audience(
+@_collecting_garbage_rarely()
+def sync_audience(
     settings: Settings,
     audience_name: str,
     destination_name: str,
-    options: SyncOptions,
     *,
-    dry_run: bool,
-    on_progress: ProgressCallback | None,
+    campaign_id: str | None = None,
+    holdout_share: float | None = None,
+    variants: tuple[tuple[str, float], ...] = ((DEFAULT_VARIANT, 1.0),),
+    registered_days: tuple[int, int] | None = None,
+    dry_run: bool = False,
+    full_diff: bool = False,
+    on_progress: ProgressCallback | None = None,
 ) -> SyncSummary:
+    options = SyncOptions(campaign_id, holdout_share, variants, registered_days, full_diff)
     destination = _destination(settings, destination_name)
     destination.check()
     started = time.monotonic()
@@ -267,7 +252,7 @@ def _sync_audience(
                     connection, run, channel=destination.channel, sync_mode=destination.mode,
                     audience_version=version,
                 )
-        counts = build_plan(connection, request, full_diff=options.full_diff)
+        counts = build_plan(connection, request, full_diff=full_diff)
         summary = SyncSummary(
             run_id=run.run_id,
             audience=run.audience_name,
