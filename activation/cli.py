@@ -377,10 +377,12 @@ def _sync_text(summary) -> str:
     ]
     if summary.unknown:
         rows.insert(4, ("  unknown", summary.unknown, "answer lost: may have arrived, not resent"))
+    phases = ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in summary.phase_seconds.items())
     lines = [
         heading,
         f"  campaign {summary.campaign_id}, mode {summary.mode}, audience version {summary.audience_version}",
         f"  {_compared_text(summary.compared, summary.full_diff_reason)}",
+        f"  time: {phases}",
     ]
     for name, count, meaning in rows:
         lines.append(f"  {name:<11} {count:>10,}  {meaning}")

@@ -100,7 +100,11 @@ class SyncSummary:
     # Sent, but the service's answer was lost (counted in sent; recorded `unknown`, not resent).
     unknown: int = 0
     batches: int = 0
+    # The whole sync, from opening the warehouse to closing it, and that time by phase: "plan"
+    # (open, read, plan, record the run), "send" (the batches and what they recorded), "close"
+    # (the checkpoint that folds the sync's log into the file: see _checkpoint_at_close).
     seconds: float = 0.0
+    phase_seconds: dict[str, float] = field(default_factory=dict)
     # "changed": only the members changed since the last completed sync were compared; "all".
     compared: str = "all"
     full_diff_reason: str | None = None
@@ -284,12 +288,20 @@ def sync_audience(
             if not dry_run:
                 record_new_assignments(connection, request, run.run_id)
         sender = _Sender(connection, destination, run, summary, dry_run, on_progress, version)
+        planned = time.monotonic()
         sender.send(
             request, sum(counts.operations.values()),
             keep_outcomes=functools.partial(record_baseline, connection, request, counts, run.run_id),
         )
-        summary.seconds = round(time.monotonic() - started, 3)
-        return summary
+        sent = time.monotonic()
+    closed = time.monotonic()
+    summary.seconds = round(closed - started, 3)
+    summary.phase_seconds = {
+        "plan": round(planned - started, 3),
+        "send": round(sent - planned, 3),
+        "close": round(closed - sent, 3),
+    }
+    return summary
 
 
 def _checkpoint_at_close(connection: duckdb.DuckDBPyConnection) -> None:

@@ -7,8 +7,9 @@ peak memory of each sync process.
 Goals (issue 5): first sync >= 50,000 records/s; the re-sync takes <= 5% of the first one's
 time and sends only the diff; peak memory <= 1 GiB. The exit code is 1 when one is missed.
 Everything it writes stays under bench/.work/sync/. Wall times are whole `activate sync`
-processes (start-up and imports included); the sync's own time is printed beside them. The
-changed audience is rebuilt as dbt rebuilds a table and captured by the audience models'
+processes (start-up and imports included); the sync's own time is printed beside them, and
+where each sync's time goes: the process around it, then the phases its summary reports (plan,
+send, close). The changed audience is rebuilt as dbt rebuilds a table and captured by the audience models'
 post-hook macro (through `dbt run-operation`), so the re-sync compares only the changed members;
 the capture's time is printed apart. The same re-sync is made again from a copy of the warehouse
 with --full-diff (every member compared, its own batch API), side by side, and must decide the
@@ -89,6 +90,7 @@ def main() -> int:
     print(f"  a sync with nothing changed (the floor of every re-sync) / first (wall): {floor_ratio:.3f}; "
           f"in-process: {floor_ratio_in_process:.3f}")
     print(f"peak memory (largest): {peak:,.0f} MiB  (goal <= 1,024)")
+    _print_phases(runs)
     checks = {
         "rate": first_rate >= 50_000,
         "ratio": ratio <= 0.05,
@@ -104,6 +106,23 @@ def main() -> int:
     for name, ok in checks.items():
         print(f"  {'ok  ' if ok else 'MISS'} {name}")
     return 0 if all(checks.values()) else 1
+
+
+def _print_phases(runs: list[dict]) -> None:
+    """Where each sync's wall time goes, medians: the process around the sync (interpreter,
+    imports, configuration, exit) is its wall time minus the sync's own; the sync's phases are
+    those its summary reports."""
+    print(f"\nwhere the time goes, s (medians)  {'process':>8} {'plan':>7} {'send':>7} {'close':>7} {'wall':>7}")
+    for key, label in (("first", "first sync"), ("second", "re-sync (1% changed)"),
+                       ("unchanged", "nothing changed")):
+        results = [run[key] for run in runs]
+        process = statistics.median(r["seconds"] - r["summary"]["seconds"] for r in results)
+        plan, send, close = (
+            statistics.median(r["summary"]["phase_seconds"][phase] for r in results)
+            for phase in ("plan", "send", "close")
+        )
+        wall = statistics.median(r["seconds"] for r in results)
+        print(f"  {label:<31} {process:>8.3f} {plan:>7.3f} {send:>7.3f} {close:>7.3f} {wall:>7.3f}")
 
 
 def _run_once(members: int, batch_size: int, number: int) -> dict:

@@ -49,6 +49,7 @@ def test_preview_never_prints_raw_pii(run):
 def test_sync_prints_a_summary_and_json(run, receiver):
     dry = run("sync", AUDIENCE, "--to", "test_webhook", "--dry-run")
     assert dry.exit_code == 0 and dry.output.startswith("DRY RUN (nothing sent")
+    assert re.search(r"time: plan \d+\.\d\d s, send \d+\.\d\d s, close \d+\.\d\d s", dry.output)
     assert receiver.requests == 0
 
     real = run("sync", AUDIENCE, "--to", "test_webhook", "--json", "--campaign", "autumn")
@@ -56,6 +57,7 @@ def test_sync_prints_a_summary_and_json(run, receiver):
     assert real.exit_code == 0
     assert summary["campaign_id"] == "autumn" and summary["dry_run"] is False
     assert summary["added"] == len(receiver.ids("add")) > 0
+    assert set(summary["phase_seconds"]) == {"plan", "send", "close"}
 
 
 def test_sync_with_rejections_exits_non_zero(run, receiver):

@@ -6,6 +6,7 @@ import gc
 import json
 import os
 from collections import Counter
+from contextlib import contextmanager
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import duckdb
 import pytest
 import yaml
 
+from activation import warehouse as warehouse_module
 from activation.destinations.webhook import WebhookDestination
 from activation.errors import ActivationError, DestinationError
 from activation.settings import Settings
@@ -589,6 +591,28 @@ def test_a_sync_looks_for_reference_cycles_rarely_and_puts_the_threshold_back(se
     # At most one: when the default threshold is back, the sync's leftovers set one off at once.
     assert len(collections) <= 1
     assert gc.get_threshold() == thresholds
+
+
+def test_the_sync_time_is_every_phase_the_checkpoint_at_close_included(
+    settings, warehouse, receiver, monkeypatch
+):
+    """A checkpoint slow to close the warehouse is in `seconds` and in its own phase."""
+    connect = warehouse_module.connect
+
+    @contextmanager
+    def slow_to_close(path, *, read_only):
+        with connect(path, read_only=read_only) as connection:
+            yield connection
+            time.sleep(0.3)
+
+    monkeypatch.setattr(warehouse_module, "connect", slow_to_close)
+    summary = sync_audience(settings, AUDIENCE, "test_webhook")
+
+    assert summary.added > 0
+    assert list(summary.phase_seconds) == ["plan", "send", "close"]
+    assert summary.phase_seconds["close"] >= 0.3
+    assert min(summary.phase_seconds.values()) > 0
+    assert summary.seconds == pytest.approx(sum(summary.phase_seconds.values()), abs=0.003)
 
 
 def test_unknown_names_and_missing_tables_are_clear_errors(settings, warehouse, tmp_path):
