@@ -4,17 +4,18 @@ peak memory of each sync process.
 
     .venv/bin/python bench/sync_speed.py [--members 1000000] [--batch-size 10000] [--repeat 3]
 
-Goals (issue 5): first sync >= 50,000 records/s; the re-sync takes <= 5% of the first one's
-time and sends only the diff; peak memory <= 1 GiB. The exit code is 1 when one is missed.
-Everything it writes stays under bench/.work/sync/. Wall times are whole `activate sync`
-processes (start-up and imports included); the sync's own time is printed beside them, and
-where each sync's time goes: the process around it, then the phases its summary reports (plan,
-send, close). The changed audience is rebuilt as dbt rebuilds a table and captured by the audience models'
-post-hook macro (through `dbt run-operation`), so the re-sync compares only the changed members;
-the capture's time is printed apart. The same re-sync is made again from a copy of the warehouse
-with --full-diff (every member compared, its own batch API), side by side, and must decide the
-same. A last sync with nothing changed since the re-sync measures the floor every re-sync pays
-(process, imports, warehouse, plan and close); it must send nothing and compare only changes.
+Goals (issue 5): first sync >= 50,000 records/s; the re-sync takes <= 5% of the first one's time
+and sends only the diff; peak memory <= 1 GiB. The exit code is 1 when one is missed. Everything
+it writes stays under bench/.work/sync/. Wall times are whole `activate sync` processes
+(start-up and imports included); the sync's own time is printed beside them, and where each
+sync's time goes: the process around it, then the phases its summary reports (plan, send,
+close). The changed audience is rebuilt as dbt rebuilds a table and captured by the audience
+models' post-hook macro (through `dbt run-operation`), so the re-sync compares only the changed
+members; the capture's time is printed apart. The same re-sync is made again from a copy of the
+warehouse with --full-diff (every member compared, its own batch API), side by side, and must
+decide the same. A last sync with nothing changed since the re-sync measures the floor every
+re-sync pays (process, imports, warehouse, plan and close); it must send nothing and compare
+only changes.
 """
 
 from __future__ import annotations
