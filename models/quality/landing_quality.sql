@@ -62,16 +62,20 @@ final as (
         rows_kept_anyway,
         coalesce(rejected_share, 1) as rejected_share,
         {%- for bound in ('warn_above', 'error_above') %}
-            case
-                {%- for scope, limits in thresholds.items() if '.' in scope and bound in limits %}
-                    when landing_table || '.' || rejection_reason = '{{ scope }}' then {{ limits[bound] }}
-                {%- endfor %}
-                {%- for scope, limits in thresholds.items()
-                    if '.' not in scope and scope != 'default' and bound in limits %}
-                    when landing_table = '{{ scope }}' then {{ limits[bound] }}
-                {%- endfor %}
-                else {{ thresholds.default[bound] }}
-            end as {{ bound }}_share
+            {%- set scoped = [] %}
+            {%- for scope, limits in thresholds.items() if '.' in scope and bound in limits %}
+                {%- do scoped.append(
+                    "when landing_table || '.' || rejection_reason = '" ~ scope ~ "' then " ~ limits[bound]
+                ) %}
+            {%- endfor %}
+            {%- for scope, limits in thresholds.items() if scope != 'default' and '.' not in scope and bound in limits %}
+                {%- do scoped.append("when landing_table = '" ~ scope ~ "' then " ~ limits[bound]) %}
+            {%- endfor %}
+            {%- if scoped %}
+                case {{ scoped | join(' ') }} else {{ thresholds.default[bound] }} end
+            {%- else %}
+                {{ thresholds.default[bound] }}
+            {%- endif %} as {{ bound }}_share
             {%- if not loop.last %},{% endif %}
         {%- endfor %}
     from measured

@@ -16,8 +16,11 @@ rejected_by_their_table as (
             landing_file_name,
             landing_file_line,
             landing_row_number,
-            nullif({{ landing_row_text(table.meta.landing.key if execute else ['rejected_column'], '|') }}, '')
-                as row_key,
+            -- In a file whose header is off, the key column holds whatever came first: no key.
+            case
+                when rejection_reason <> 'header_mismatch'
+                    then nullif({{ landing_row_text(table.meta.landing.key if execute else ['rejected_column'], '|') }}, '')
+            end as row_key,
             rejected_column,
             {% if pii_columns -%}
                 case
