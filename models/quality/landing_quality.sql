@@ -68,7 +68,8 @@ final as (
                     "when landing_table || '.' || rejection_reason = '" ~ scope ~ "' then " ~ limits[bound]
                 ) %}
             {%- endfor %}
-            {%- for scope, limits in thresholds.items() if scope != 'default' and '.' not in scope and bound in limits %}
+            {%- for scope, limits in thresholds.items()
+                if scope != 'default' and '.' not in scope and bound in limits %}
                 {%- do scoped.append("when landing_table = '" ~ scope ~ "' then " ~ limits[bound]) %}
             {%- endfor %}
             {%- if scoped %}

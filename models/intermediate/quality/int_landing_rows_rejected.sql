@@ -11,6 +11,7 @@ rejected_by_their_table as (
     {% for table_name, base_model in landing_base_models().items() %}
         {%- set table = landing_table(table_name) if execute else none %}
         {%- set pii_columns = (landing_columns(table) if execute else []) | selectattr('pii') | list %}
+        {%- set key = table.meta.landing.key if execute else ['rejected_column'] %}
         select
             '{{ table_name }}' as landing_table,
             landing_file_name,
@@ -19,7 +20,7 @@ rejected_by_their_table as (
             -- In a file whose header is off, the key column holds whatever came first: no key.
             case
                 when rejection_reason <> 'header_mismatch'
-                    then nullif({{ landing_row_text(table.meta.landing.key if execute else ['rejected_column'], '|') }}, '')
+                    then nullif({{ landing_row_text(key, '|') }}, '')
             end as row_key,
             rejected_column,
             {% if pii_columns -%}
