@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import os
 import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -26,9 +27,11 @@ from activation.settings import (
 )
 
 # Exit codes: 1 = the command failed (click's own for usage errors is 2),
-# 3 = the sync finished but the destination rejected some records.
+# 3 = the sync finished but the destination rejected some records,
+# 4 = the sync guardrails refused the sync: nothing was sent (activation/guardrails.py).
 EXIT_FAILED = 1
 EXIT_REJECTED = 3
+EXIT_REFUSED = 4
 
 
 def run() -> None:
@@ -255,25 +258,32 @@ def preview(settings: Settings, audience: str, limit: int) -> None:
 @click.option("--full-diff", is_flag=True,
               help="Compare every member with what the destination holds, not only the members "
                    "the audience builds changed since the last sync.")
+@click.option("--allow-removals", is_flag=True,
+              help="Go on even when the sync guardrails trip (a mirror sync removing more than "
+                   "the destination's max_removal_share, an audience shrunk or empty).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no progress bar).")
 @click.pass_obj
 def sync(settings: Settings, audience: str, destination: str, campaign_id: str | None,
          holdout_share: float | None, variants: str | None, dry_run: bool, full_diff: bool,
-         as_json: bool) -> None:
+         allow_removals: bool, as_json: bool) -> None:
     """Send AUDIENCE to a destination: eligible members minus the holdout, only what changed.
 
-    Exit code 3 when the destination rejected records (recorded, retried on the next run)."""
+    Exit code 3 when the destination rejected records (recorded, retried on the next run);
+    4 when the sync guardrails refused the sync (nothing sent; with --dry-run: it would be)."""
     from activation.assignment import parse_variants
     from activation.sync import sync_audience
 
     with _ProgressBar(enabled=not as_json) as progress:
         summary = sync_audience(settings, audience, destination, campaign_id=campaign_id,
                                 holdout_share=holdout_share, variants=parse_variants(variants),
-                                dry_run=dry_run, full_diff=full_diff, on_progress=progress.update)
+                                dry_run=dry_run, full_diff=full_diff, allow_removals=allow_removals,
+                                on_progress=progress.update)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
         click.echo(_sync_text(summary))
+    if summary.guardrails.refused:
+        click.get_current_context().exit(EXIT_REFUSED)
     if summary.rejected:
         click.get_current_context().exit(EXIT_REJECTED)
 
@@ -292,7 +302,8 @@ def sync(settings: Settings, audience: str, destination: str, campaign_id: str |
 @click.pass_obj
 def plan(settings: Settings, audience: str, destination: str, campaign_id: str | None,
          holdout_share: float | None, variants: str | None, full_diff: bool, as_json: bool) -> None:
-    """Show what `activate sync` would add, update and remove now; sends and writes nothing."""
+    """Show what `activate sync` would add, update and remove now, and whether the sync
+    guardrails would refuse it; sends and writes nothing."""
     from activation.assignment import parse_variants
     from activation.sync import SyncOptions, plan_audience
 
@@ -320,6 +331,12 @@ def plan(settings: Settings, audience: str, destination: str, campaign_id: str |
     for operation, one_ids in report.samples.items():
         if one_ids:
             lines.append(f"  first {operation}s: {', '.join(one_ids)}")
+    guardrails = report.guardrails
+    lines += _guardrail_lines(
+        guardrails,
+        "WARNING: `activate sync` would be refused now, and send nothing:" if guardrails.refused
+        else f"WARNING: the sync guardrails trip; {guardrails.allowed_by} lets the sync go on:",
+    )
     click.echo("\n".join(lines))
 
 
@@ -356,7 +373,46 @@ def _compared_text(compared: str, reason: str | None) -> str:
     return f"compared: every member ({reason})" if reason else "compared: every member"
 
 
+def _guardrail_lines(report, heading: str) -> list[str]:
+    """The sizes compared, what tripped under `heading` and what to do; nothing when nothing
+    tripped."""
+    from activation.guardrails import ADVICE
+
+    if not report.tripped:
+        return []
+    last = (f" ({report.last_audience_size:,} at the last completed sync)"
+            if report.last_audience_size is not None else "")
+    width = max(len(tripped.rule) for tripped in report.tripped)
+    lines = [
+        f"  the destination holds {report.held:,} members; the plan removes {report.removes:,}; "
+        f"the audience has {report.audience_size:,}{last}",
+        f"  {heading}",
+        *(f"    {tripped.rule:<{width}}  {tripped.message}" for tripped in report.tripped),
+    ]
+    if report.refused:
+        lines += textwrap.wrap(ADVICE, width=100, initial_indent="  ", subsequent_indent="  ",
+                               break_on_hyphens=False)
+    return lines
+
+
+def _refused_text(summary) -> str:
+    heading = (
+        f"DRY RUN: the sync would be REFUSED by the sync guardrails: {summary.audience} -> "
+        f"{summary.destination} (nothing sent, no sync state written)"
+        if summary.dry_run
+        else f"REFUSED by the sync guardrails: {summary.audience} -> {summary.destination} "
+             f"(run {summary.run_id}): nothing sent"
+    )
+    return "\n".join([
+        heading,
+        f"  campaign {summary.campaign_id}, mode {summary.mode}, audience version {summary.audience_version}",
+        *_guardrail_lines(summary.guardrails, "tripped:"),
+    ])
+
+
 def _sync_text(summary) -> str:
+    if summary.guardrails.refused:
+        return _refused_text(summary)
     heading = (
         f"DRY RUN (nothing sent, no sync state written): {summary.audience} -> {summary.destination}"
         if summary.dry_run
@@ -391,6 +447,8 @@ def _sync_text(summary) -> str:
     if summary.rejection_reasons:
         lines.append("  rejection reasons:")
         lines += [f"      {count:>8,} x {reason}" for reason, count in summary.rejection_reasons.items()]
+    went_on = f"the sync guardrails tripped; went on past them ({summary.guardrails.allowed_by}):"
+    lines += _guardrail_lines(summary.guardrails, went_on)
     return "\n".join(lines)
 
 

@@ -26,6 +26,12 @@ SYNC_BASELINES = f"{ACTIVATION_SCHEMA}.sync_baselines"
 SYNC_OUTCOMES = f"{ACTIVATION_SCHEMA}.sync_outcomes"
 AUDIENCE_CAPTURES = f"{ACTIVATION_SCHEMA}.audience_captures"
 AUDIENCE_CHANGES = f"{ACTIVATION_SCHEMA}.audience_changes"
+# A run's status when it finished: every record taken, or some refused by the destination.
+COMPLETED_STATUSES = ("succeeded", "completed_with_rejections")
+# A run the sync guardrails stopped before it sent anything (activation/guardrails.py).
+REFUSED = "refused"
+# Columns of sync_runs the sync writes that a warehouse built before them lacks.
+SYNC_RUNS_ADDED_COLUMNS = ("audience_count", "guardrail_message")
 # The ledger's error_message of a send whose answer was lost (status `unknown`).
 LOST_ANSWER = "the answer was lost: may have been sent, not resent"
 # Lists of a batch's ids are bound as one string and split in the warehouse: converting a
@@ -118,21 +124,25 @@ def insert_run(
     started_at: dt.datetime,
     sync_mode: str,
     audience_version: str,
+    audience_count: int,
+    guardrail_message: str | None = None,
 ) -> None:
+    """audience_count: the audience's size as the run read it (the next sync's guardrails compare
+    with it); guardrail_message: what tripped the sync guardrails, if anything did."""
     connection.execute(
         f"""
         insert into {SYNC_RUNS} (
             sync_run_id, audience_name, destination_name, campaign_id, sync_mode,
-            audience_version, is_dry_run, run_status, added_count, removed_count,
+            audience_version, is_dry_run, run_status, audience_count, added_count, removed_count,
             unchanged_count, held_out_count, suppressed_count, rejected_count, capped_count,
-            started_at, finished_at
-        ) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)
+            guardrail_message, started_at, finished_at
+        ) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, null)
         """,
         [
             run.run_id, run.audience_name, run.destination_name, run.campaign_id, sync_mode,
-            audience_version, is_dry_run, status, counts.added, counts.removed,
+            audience_version, is_dry_run, status, audience_count, counts.added, counts.removed,
             counts.unchanged, counts.held_out, counts.suppressed, counts.rejected,
-            counts.capped, started_at,
+            counts.capped, guardrail_message, started_at,
         ],
     )
 
@@ -153,6 +163,43 @@ def finish_run(
             counts.suppressed, counts.rejected, counts.capped, utc_now(), run.run_id,
         ],
     )
+
+
+def held_count(connection: duckdb.DuckDBPyConnection, audience_name: str, destination_name: str) -> int:
+    """How many members the destination holds for this audience (its sync state)."""
+    return connection.execute(
+        f"select count(*) from {SYNC_STATE} where audience_name = ? and destination_name = ?",
+        [audience_name, destination_name],
+    ).fetchone()[0]
+
+
+@dataclass(frozen=True)
+class CompletedRun:
+    run_id: str
+    # None for a run recorded before sync_runs kept the audience's size.
+    audience_count: int | None
+
+
+def last_completed_run(
+    connection: duckdb.DuckDBPyConnection, audience_name: str, destination_name: str,
+    *, has_audience_count: bool = True,
+) -> CompletedRun | None:
+    """The last run of this audience to this destination that completed (not a dry run).
+    has_audience_count=False: the warehouse's sync_runs predates the column."""
+    audience_count = "audience_count" if has_audience_count else "null"
+    statuses = ", ".join(f"'{status}'" for status in COMPLETED_STATUSES)
+    row = connection.execute(
+        f"""
+        select sync_run_id, {audience_count}
+        from {SYNC_RUNS}
+        where audience_name = ? and destination_name = ? and not coalesce(is_dry_run, false)
+            and run_status in ({statuses})
+        order by started_at desc
+        limit 1
+        """,
+        [audience_name, destination_name],
+    ).fetchone()
+    return CompletedRun(*row) if row else None
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,7 @@ from activation.destinations import (
 from activation.destinations.config import load_global_holdout_share
 from activation.engine import duckdb
 from activation.errors import ActivationError, DestinationError
+from activation.guardrails import GuardrailReport, check_guardrails
 from activation.masking import scrub_pii
 from activation.settings import Settings
 from activation.state import LedgerBatch, RunCounts
@@ -110,13 +111,17 @@ class SyncSummary:
     full_diff_reason: str | None = None
     suppression_reasons: dict[str, int] = field(default_factory=dict)
     rejection_reasons: dict[str, int] = field(default_factory=dict)
+    # The plan against what the destination holds: what tripped, and whether the sync was
+    # refused for it (status `refused`, nothing sent) or let go on.
+    guardrails: GuardrailReport | None = None
 
     @property
     def sent(self) -> int:
         return self.added + self.updated + self.removed
 
     def as_dict(self) -> dict:
-        return {**asdict(self), "sent": self.sent}
+        guardrails = self.guardrails.as_dict() if self.guardrails else None
+        return {**asdict(self), "sent": self.sent, "guardrails": guardrails}
 
     def run_counts(self) -> RunCounts:
         return RunCounts(
@@ -141,6 +146,8 @@ class SyncPlanReport:
     audience_version: str
     counts: PlanCounts
     samples: dict[str, list[str]]
+    # Whether `activate sync` would be refused now (activation/guardrails.py).
+    guardrails: GuardrailReport
 
     def as_dict(self) -> dict:
         counts = self.counts
@@ -163,6 +170,7 @@ class SyncPlanReport:
             "compared": counts.compared,
             "full_diff_reason": counts.full_diff_reason,
             "samples": self.samples,
+            "guardrails": self.guardrails.as_dict(),
         }
 
 
@@ -185,6 +193,7 @@ def plan_audience(
         _limit_memory(connection)
         request, version = _request(connection, settings, destination, audience_name, options)
         counts = build_plan(connection, request, full_diff=options.full_diff)
+        guardrails = check_guardrails(connection, request, counts)
         samples = {
             operation: [
                 one_id
@@ -203,6 +212,7 @@ def plan_audience(
         audience_version=version,
         counts=counts,
         samples=samples,
+        guardrails=guardrails,
     )
 
 
@@ -234,8 +244,12 @@ def sync_audience(
     registered_days: tuple[int, int] | None = None,
     dry_run: bool = False,
     full_diff: bool = False,
+    allow_removals: bool = False,
     on_progress: ProgressCallback | None = None,
 ) -> SyncSummary:
+    """Plan, check the guardrails, send. A sync the guardrails refuse (activation/guardrails.py)
+    sends nothing and changes nothing but the run it records (status `refused`); its summary
+    says what tripped. allow_removals: go on past them on purpose."""
     options = SyncOptions(campaign_id, holdout_share, variants, registered_days, full_diff)
     destination = _destination(settings, destination_name)
     destination.check()
@@ -244,19 +258,35 @@ def sync_audience(
         _limit_memory(connection)
         _checkpoint_at_close(connection)
         request, version = _request(connection, settings, destination, audience_name, options)
+        if not request.catalog.has_columns(state.SYNC_RUNS, *state.SYNC_RUNS_ADDED_COLUMNS):
+            raise ActivationError(
+                f"{state.SYNC_RUNS} predates the sync guardrails (no "
+                f"{' or '.join(state.SYNC_RUNS_ADDED_COLUMNS)}): run dbt build (its on-run-start adds them)."
+            )
         run = RunInfo(
             run_id=_new_run_id(),
             audience_name=request.audience.name,
             destination_name=destination.name,
             campaign_id=request.campaign_id,
         )
-        if not dry_run and not destination.deduplicates_resends:
-            with state.transaction(connection):
+        # Planned and checked in one transaction: a refused sync rolls back what planning wrote.
+        connection.begin()
+        try:
+            if not dry_run and not destination.deduplicates_resends:
                 state.settle_pending_as_unknown(
                     connection, run, channel=destination.channel, sync_mode=destination.mode,
                     audience_version=version,
                 )
-        counts = build_plan(connection, request, full_diff=full_diff)
+            counts = build_plan(connection, request, full_diff=full_diff)
+            guardrails = check_guardrails(connection, request, counts, allow_removals=allow_removals)
+        except BaseException:
+            connection.rollback()
+            raise
+        if guardrails.refused:
+            # Pending batches stay pending, nobody is assigned: the next sync finds it all as is.
+            connection.rollback()
+        else:
+            connection.commit()
         summary = SyncSummary(
             run_id=run.run_id,
             audience=run.audience_name,
@@ -265,7 +295,7 @@ def sync_audience(
             mode=destination.mode,
             audience_version=version,
             dry_run=dry_run,
-            status="running",
+            status=state.REFUSED if guardrails.refused else "running",
             audience_size=counts.audience_size,
             unchanged=counts.unchanged,
             held_out=counts.held_out,
@@ -274,9 +304,10 @@ def sync_audience(
             suppression_reasons=dict(counts.ineligible),
             compared=counts.compared,
             full_diff_reason=counts.full_diff_reason,
+            guardrails=guardrails,
         )
         with state.transaction(connection):
-            if not dry_run:
+            if not dry_run and not guardrails.refused:
                 # The warehouse file lock means no other sync is running: a run still marked
                 # running was killed.
                 state.abandon_running_runs(connection, run)
@@ -284,15 +315,18 @@ def sync_audience(
                 connection, run, is_dry_run=dry_run, status=summary.status,
                 counts=summary.run_counts(), started_at=state.utc_now(),
                 sync_mode=destination.mode, audience_version=version,
+                audience_count=counts.audience_size, guardrail_message=guardrails.message(),
             )
-            if not dry_run:
+            if guardrails.refused:
+                state.finish_run(connection, run, status=summary.status, counts=summary.run_counts())
+            elif not dry_run:
                 record_new_assignments(connection, request, run.run_id)
-        sender = _Sender(connection, destination, run, summary, dry_run, on_progress, version)
         planned = time.monotonic()
-        sender.send(
-            request, sum(counts.operations.values()),
-            keep_outcomes=functools.partial(record_baseline, connection, request, counts, run.run_id),
-        )
+        if not guardrails.refused:
+            _Sender(connection, destination, run, summary, dry_run, on_progress, version).send(
+                request, sum(counts.operations.values()),
+                keep_outcomes=functools.partial(record_baseline, connection, request, counts, run.run_id),
+            )
         sent = time.monotonic()
     closed = time.monotonic()
     summary.seconds = round(closed - started, 3)

@@ -209,10 +209,11 @@ def _dirty_members(
     A member's outcome depends on its audience row, what the destination holds for it, its
     recorded assignment, its recent sends and the suppressions. Every other member keeps its
     outcome when: the audience builds since that sync are all captured, in one unbroken chain
-    (each capture names the one before it); that sync was the last one to run here, so what
-    the destination holds changed only by what it sent; and the plan key (configuration,
-    campaign, assignment, caps, suppressions) is the same. Members whose records it could not
-    deliver, and the capped (their windows move), are compared again."""
+    (each capture names the one before it); that sync was the last one to run here (a run the
+    guardrails refused sent nothing and does not count), so what the destination holds changed
+    only by what it sent; and the plan key (configuration, campaign, assignment, caps,
+    suppressions) is the same. Members whose records it could not deliver, and the capped
+    (their windows move), are compared again."""
     if request.registered_days is not None:
         return "a journey's registration window moves every day"
     if counts.capture_id is None:
@@ -228,8 +229,10 @@ def _dirty_members(
         select baselines.sync_run_id, baselines.plan_key, baselines.capture_id, latest.sync_run_id
         from {state.SYNC_BASELINES} as baselines
         left join (
+            -- A refused run sent nothing and changed no state: it does not count.
             select sync_run_id from {state.SYNC_RUNS}
             where audience_name = ? and destination_name = ? and not coalesce(is_dry_run, false)
+                and run_status is distinct from '{state.REFUSED}'
             order by started_at desc
             limit 1
         ) as latest on true

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from activation.destinations import load_destination_configs
+from activation.destinations.base import SyncGuardrails
 from activation.errors import ActivationError
 from activation.settings import DEFAULT_DESTINATIONS_FILE
 
@@ -71,6 +72,68 @@ def test_env_references_and_secrets_come_from_the_environment(tmp_path, monkeypa
 )
 def test_mistakes_are_named(tmp_path, entry, message):
     path = write_config(tmp_path, f"destinations:\n  broken:\n    {entry}\n")
+
+    with pytest.raises(ActivationError, match=message):
+        load_destination_configs(path)
+
+
+def test_sync_guardrails_default_for_every_destination_and_are_overridden_per_destination(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("CRM_ALLOWS_REMOVALS", "true")
+    path = write_config(tmp_path, """
+        destinations:
+          drop:
+            type: file
+            channel: sms
+            path: out
+          crm:
+            type: file
+            channel: sms
+            path: out
+            sync_guardrails: {max_shrink_share: 0.8, allow_removals: "${CRM_ALLOWS_REMOVALS:-false}"}
+        sync_guardrails:
+          max_removal_share: 0.25
+    """)
+    (tmp_path / "bare").mkdir()
+    bare = write_config(tmp_path / "bare", "destinations:\n  drop: {type: file, channel: sms, path: out}\n")
+
+    configs = load_destination_configs(path)
+
+    assert configs["drop"].guardrails == SyncGuardrails(0.25, 0.5, False)
+    assert configs["crm"].guardrails == SyncGuardrails(0.25, 0.8, True)
+    assert load_destination_configs(bare)["drop"].guardrails == SyncGuardrails(0.10, 0.50, False)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ("sync_guardrails: {max_removal_share: 10}",
+         r"sync_guardrails: `max_removal_share` must be a share from 0 to 1 \(0.1 = 10%\), got 10"),
+        ("sync_guardrails: {max_shrink_share: -0.1}", "`max_shrink_share` must be a share from 0 to 1"),
+        ("sync_guardrails: {max_removal_share: ten}", "`max_removal_share` must be a number, got 'ten'"),
+        ("sync_guardrails: {max_removal_share: yes}", "`max_removal_share` must be a share from 0 to 1"),
+        ("sync_guardrails: {max_removal_share: 10%}", "`max_removal_share` must be a number, got '10%'"),
+        ("sync_guardrails: {allow_removals: true}", "allow_removals is set per destination"),
+        ("sync_guardrails: {max_removals: 0.2}", "unknown settings max_removals"),
+        ("sync_guardrails: 0.1", "sync_guardrails: must be a mapping"),
+        ("sync_guardrails: {max_removal_share: '${NOT_SET_ANYWHERE}'}", "NOT_SET_ANYWHERE is not set"),
+        ("destinations:\n  drop:\n    sync_guardrails: {allow_removals: maybe}",
+         "destination 'drop': sync_guardrails: `allow_removals` must be true or false, got 'maybe'"),
+        ("destinations:\n  drop:\n    sync_guardrails: {max_shrink_share: 2}",
+         "destination 'drop': sync_guardrails: `max_shrink_share` must be a share from 0 to 1"),
+        ("destinations:\n  drop:\n    sync_guardrails: [allow_removals]",
+         "destination 'drop': sync_guardrails: must be a mapping"),
+    ],
+)
+def test_sync_guardrail_mistakes_are_named(tmp_path, document, message):
+    """Top-level keys apply to every destination; a destination's own go under it."""
+    drop = "type: file\n    channel: sms\n    path: out"
+    if document.startswith("destinations:"):
+        body = document.replace("  drop:\n", f"  drop:\n    {drop}\n")
+    else:
+        body = f"destinations:\n  drop:\n    {drop}\n{document}\n"
+    path = write_config(tmp_path, body)
 
     with pytest.raises(ActivationError, match=message):
         load_destination_configs(path)

@@ -302,12 +302,14 @@ def test_holdout_is_recorded_never_sent_and_never_reassigned(settings, warehouse
 
 def test_a_new_campaign_re_decides_who_the_destination_keeps(settings, warehouse, receiver):
     # Members held for one campaign are known treated for it alone: under another campaign its
-    # own holdout is drawn, and a mirror destination drops the members that fall in it.
+    # own holdout is drawn, and a mirror destination drops the members that fall in it. Half of
+    # them here: over the removal guardrail, so the operator goes on on purpose.
     sync_audience(settings, AUDIENCE, "test_webhook", campaign_id="spring", holdout_share=0.1)
     held = state_ids(warehouse)
     receiver.received.clear()
 
-    summary = sync_audience(settings, AUDIENCE, "test_webhook", campaign_id="autumn", holdout_share=0.5)
+    summary = sync_audience(settings, AUDIENCE, "test_webhook", campaign_id="autumn", holdout_share=0.5,
+                            allow_removals=True)
 
     autumn_treated = treated_ids(range(1, 61), campaign="autumn", share=0.5)
     assert set(receiver.ids("remove")) == held - autumn_treated

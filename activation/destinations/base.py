@@ -125,6 +125,25 @@ class BatchResult:
 
 
 @dataclass(frozen=True)
+class SyncGuardrails:
+    """When a sync in a mode that removes members (mirror) stops before sending anything
+    (activation/guardrails.py). Set for every destination by the top-level `sync_guardrails` of
+    destinations.yml, and per destination under its own `sync_guardrails`."""
+
+    # Refuse to remove more than this share of the members the destination holds.
+    max_removal_share: float = 0.10
+    # Refuse when the audience has lost more than this share of its members since the last
+    # completed sync. Half: an audience's ordinary day-to-day churn is a few percent, and even a
+    # rule that swings with the calendar (bought in the last 30 days, after a big sale) rarely
+    # loses half its members from one sync to the next; a broken build (an export cut short, an
+    # as-of date run ahead) usually loses far more. The removal share catches most such builds
+    # already; this catches the rest, where the destination holds few of the members lost.
+    max_shrink_share: float = 0.50
+    # Go on whatever the plan removes (per destination only; `--allow-removals` for one run).
+    allow_removals: bool = False
+
+
+@dataclass(frozen=True)
 class DestinationConfig:
     """One entry of destinations.yml, validated; `options` is the type's own Options."""
 
@@ -139,6 +158,7 @@ class DestinationConfig:
     mode: Mode = "mirror"
     # What one record sent costs (currency of the brand's GMV); the review's cost and ROI.
     cost_per_record: float = 0.0
+    guardrails: SyncGuardrails = SyncGuardrails()
 
     def secret_env_var(self, key: str) -> str:
         return secret_env_var(self.name, key)

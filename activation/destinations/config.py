@@ -7,7 +7,11 @@
         fields: generic | [field, ...]       # optional; the channel's address is always sent
         hashed_fields: [field, ...]          # optional; sent as sha256 hex
         holdout_share: 0.10                  # optional
+        sync_guardrails: {max_removal_share: 0.10, max_shrink_share: 0.50, allow_removals: false}
+                                             # optional, each key too (activation/guardrails.py)
         <the type's own options: url, path, batch_size, rate_limit, ...>
+    sync_guardrails: {max_removal_share: 0.10, max_shrink_share: 0.50}
+                                             # optional: every destination's defaults
 
 String values may reference environment variables as ${VAR} or ${VAR:-default}. Secrets never
 appear in the file: they come from ACTIVATE__<NAME>__<KEY> environment variables.
@@ -34,6 +38,7 @@ from activation.destinations.base import (
     PAYLOAD_FIELD_CHOICES,
     Destination,
     DestinationConfig,
+    SyncGuardrails,
     secret_env_var,
 )
 from activation.errors import ActivationError
@@ -48,8 +53,12 @@ DESTINATION_TYPE_PATHS: dict[str, str] = {
     "smtp": "activation.destinations.smtp:SmtpDestination",
 }
 DEFAULT_HOLDOUT_SHARE = 0.10
-COMMON_KEYS = ("type", "channel", "fields", "hashed_fields", "holdout_share", "mode", "cost_per_record")
+COMMON_KEYS = (
+    "type", "channel", "fields", "hashed_fields", "holdout_share", "mode", "cost_per_record",
+    "sync_guardrails",
+)
 FREQUENCY_CAP_KEYS = ("channel", "max_sends", "window_days")
+GUARDRAIL_SHARE_KEYS = ("max_removal_share", "max_shrink_share")
 
 
 @dataclass(frozen=True)
@@ -96,10 +105,30 @@ _DESTINATION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def load_destination_configs(path: Path) -> dict[str, DestinationConfig]:
-    entries = _read_document(path).get("destinations")
+    document = _read_document(path)
+    entries = document.get("destinations")
     if not isinstance(entries, dict):
         raise ActivationError(f"{path} must have a `destinations:` mapping of name -> settings.")
-    return {name: _parse_destination(str(name), entry, path) for name, entry in entries.items()}
+    guardrails = _top_level_guardrails(document, path)
+    return {
+        name: _parse_destination(str(name), entry, path, guardrails) for name, entry in entries.items()
+    }
+
+
+def _top_level_guardrails(document: dict, path: Path) -> SyncGuardrails:
+    """The optional top-level `sync_guardrails`: the thresholds every destination starts from.
+    `allow_removals` is not taken here: turning the guardrails off is decided per destination."""
+
+    def fail(problem: str) -> typing.NoReturn:
+        raise ActivationError(f"{path}: sync_guardrails: {problem}")
+
+    try:
+        entry = _expand_env(document.get("sync_guardrails"))
+    except KeyError as error:
+        fail(f"environment variable {error.args[0]} is not set and has no default")
+    if isinstance(entry, dict) and "allow_removals" in entry:
+        fail("allow_removals is set per destination (under its own sync_guardrails), not for all of them")
+    return _parse_guardrails(entry, SyncGuardrails(), fail, GUARDRAIL_SHARE_KEYS)
 
 
 def load_frequency_caps(path: Path) -> list[FrequencyCap]:
@@ -154,7 +183,7 @@ def build_destination(config: DestinationConfig) -> Destination:
     return DESTINATION_TYPES[config.type](config)
 
 
-def _parse_destination(name: str, entry: Any, path: Path) -> DestinationConfig:
+def _parse_destination(name: str, entry: Any, path: Path, guardrails: SyncGuardrails) -> DestinationConfig:
     def fail(problem: str) -> typing.NoReturn:
         raise ActivationError(f"{path}: destination {name!r}: {problem}")
 
@@ -198,6 +227,10 @@ def _parse_destination(name: str, entry: Any, path: Path) -> DestinationConfig:
     cost_per_record = _number(entry.get("cost_per_record", 0), float, fail, "cost_per_record")
     if cost_per_record < 0:
         fail("cost_per_record must not be negative")
+    guardrails = _parse_guardrails(
+        entry.get("sync_guardrails"), guardrails, lambda problem: fail(f"sync_guardrails: {problem}"),
+        (*GUARDRAIL_SHARE_KEYS, "allow_removals"),
+    )
     options = _parse_options(destination_class.Options, entry, fail)
     batch_size = getattr(options, "batch_size", None)
     limit = destination_class.max_batch_size
@@ -215,7 +248,36 @@ def _parse_destination(name: str, entry: Any, path: Path) -> DestinationConfig:
         secrets={key: os.environ.get(secret_env_var(name, key)) for key in destination_class.secret_names},
         mode=mode,
         cost_per_record=cost_per_record,
+        guardrails=guardrails,
     )
+
+
+def _parse_guardrails(
+    entry: Any, defaults: SyncGuardrails, fail, keys: tuple[str, ...]
+) -> SyncGuardrails:
+    """A `sync_guardrails` mapping over the defaults: only the keys given change."""
+    if entry is None:
+        return defaults
+    if not isinstance(entry, dict):
+        fail(f"must be a mapping of {', '.join(keys)}")
+    unknown = sorted(set(map(str, entry)) - set(keys))
+    if unknown:
+        fail(f"unknown settings {', '.join(unknown)} (known: {', '.join(keys)})")
+    values = {}
+    for key in GUARDRAIL_SHARE_KEYS:
+        if key not in entry:
+            continue
+        value = entry[key]
+        # YAML reads `yes` as true, which float() would take as 1.
+        if isinstance(value, bool):
+            fail(f"`{key}` must be a share from 0 to 1 (0.1 = 10%), got {value!r}")
+        share = _number(value, float, fail, key)
+        if not 0 <= share <= 1:
+            fail(f"`{key}` must be a share from 0 to 1 (0.1 = 10%), got {value!r}")
+        values[key] = share
+    if "allow_removals" in entry:
+        values["allow_removals"] = _boolean(entry["allow_removals"], fail, "allow_removals")
+    return dataclasses.replace(defaults, **values)
 
 
 def _payload_fields(channel: str, fields: Any, fail) -> tuple[str, ...]:
@@ -290,6 +352,8 @@ def _expand_env(value: Any) -> Any:
         return _ENV_REFERENCE.sub(_env_value, value)
     if isinstance(value, list):
         return [_expand_env(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _expand_env(item) for key, item in value.items()}
     return value
 
 
