@@ -10,6 +10,7 @@ rows that stay (as anonymous), and the only difference allowed.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import importlib.util
 import os
 import re
@@ -441,3 +442,24 @@ def test_an_order_dated_2030_moves_no_tag_and_no_audience(parquet_builds):
     dirty = table_fingerprints(parquet_builds["dirty_db"], schemas)
     assert {name for name in clean if clean[name] != dirty.get(name)} == set()
     assert rows(parquet_builds["dirty_db"], "select count(*) from marts.fct_orders where order_id like 'q-%'") == [(0,)]
+
+
+# --- freshness ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("days_ago", "orders_status"), [(1, "PASS"), (10, "ERROR STALE")])
+def test_source_freshness_tells_which_export_stopped_arriving(tmp_path, days_ago, orders_status):
+    end_date = dt.datetime.now(dt.timezone.utc).date() - dt.timedelta(days=days_ago)
+    generate(raw_dir=tmp_path / "raw", truth_dir=tmp_path / "truth", people=200, seed=SEED, end_date=end_date)
+    env = environment(tmp_path / "raw", tmp_path / "onedata.duckdb", "parquet")
+    checked = dbt(env, tmp_path / "dbt", "source", "freshness", check=False)
+    statuses = {source: status for status, source in re.findall(
+        r"\d+ of \d+ (PASS|WARN|ERROR STALE) freshness of (\w+\.\w+)", checked.stdout)}
+    assert statuses["commerce.orders"] == orders_status
+    assert statuses["behavior.behavior_events"] == orders_status
+    # Every landing table with a load time is checked; catalogues and order lines are not.
+    assert set(statuses) == {
+        f"{table['source']}.{name}" for name, table in declared_landing_tables().items()
+        if table.get("loaded_at_field")
+    }
+    assert {"commerce.products", "commerce.order_lines", "marketing.suppression_list"}.isdisjoint(statuses)
+    assert checked.returncode == (0 if orders_status == "PASS" else 1)
