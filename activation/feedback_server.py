@@ -113,6 +113,9 @@ FLUSH_CHUNK = 20_000
 SMS_REPORT_FIELDS = ("phone_number", "send_time", "report_time", "success", "err_code", "err_msg",
                      "sms_size", "biz_id", "out_id")
 MAX_PHONE_CHARS = 64
+# Bounds on the JSON of one request, counted before it is parsed (see _items).
+MAX_VALUES_PER_ITEM = 30
+MAX_CONTAINERS_PER_ITEM = 5
 MAX_REASON_CHARS_IN_ANSWER = 300
 _DESTINATION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 _SMS_ROUTE = re.compile(r"^/feedback/sms_gateway/([^/]+)/?$")
@@ -134,7 +137,7 @@ class ServeLimits:
     max_requests_in_flight: int = 16
     # Threads that verify, parse, validate and store callbacks: the loop answering /health
     # competes with them for the GIL, so few; the machine's cores are the useful maximum.
-    worker_threads: int = 2
+    worker_threads: int = 1
     head_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 20.0
     max_header_bytes: int = 16 * 1024
@@ -737,6 +740,14 @@ async def _discard_body(receive, seconds: float) -> None:
 
 def _items(body: bytes, max_items: int) -> tuple[list[Any], tuple[int, dict] | None]:
     """The JSON items of a body, or the answer refusing it."""
+    # Counted before parsing: json.loads holds the GIL for the whole document, and a megabyte
+    # of `{},` is 350,000 objects (about 50 ms during which /health could not be answered).
+    # A callback event is flat: about ten values and one object each, so the bounds are wide.
+    values, containers = body.count(b","), body.count(b"{") + body.count(b"[")
+    if values > MAX_VALUES_PER_ITEM * max_items or containers > MAX_CONTAINERS_PER_ITEM * max_items:
+        return [], (413, {"error": f"too many JSON values: at most {max_items} items a request, "
+                                   f"{MAX_VALUES_PER_ITEM} values and {MAX_CONTAINERS_PER_ITEM} "
+                                   "objects or arrays an item"})
     try:
         # Numbers as Decimal: amounts stay exact, and a 5000-digit number is not an error of
         # int() (which refuses more than 4300 digits) but a value validation rejects.

@@ -55,8 +55,11 @@ def scrub_pii(text: str, limit: int | None = None) -> str:
     to that many characters (and only that much text, give or take, is scanned)."""
     if limit is not None and len(text) > limit:
         text = text[: limit + _LOOK_PAST_LIMIT]
-    text = _mask_matches(text, _PHONE_IN_TEXT, mask_phone)
-    text = _mask_matches(text, _EMAIL_IN_TEXT, mask_email)
+    probe = text.translate(_ASCII_TWINS)
+    if _may_hold_phone(probe):
+        text = _mask_matches(text, _PHONE_IN_TEXT, mask_phone)
+    if "@" in probe:
+        text = _mask_matches(text, _EMAIL_IN_TEXT, mask_email)
     if limit is not None and len(text) > limit:
         text = text[:limit] + "…"
     return text
@@ -65,7 +68,8 @@ def scrub_pii(text: str, limit: int | None = None) -> str:
 def contains_pii(text: str) -> bool:
     """Whether text holds something scrub_pii would mask (a phone number or an e-mail address)."""
     probe = text.translate(_ASCII_TWINS)
-    return bool(_PHONE_IN_TEXT.search(probe) or _EMAIL_IN_TEXT.search(probe))
+    return bool((_may_hold_phone(probe) and _PHONE_IN_TEXT.search(probe))
+                or ("@" in probe and _EMAIL_IN_TEXT.search(probe)))
 
 
 def scrub_value(value: Any, limit: int = 200) -> str | None:
@@ -86,6 +90,11 @@ def scrub_value(value: Any, limit: int = 200) -> str | None:
     # A lone surrogate (JSON "\ud800") cannot be written as UTF-8: keep it visible, escaped.
     text = text[: limit + _LOOK_PAST_LIMIT].encode("utf-8", "backslashreplace").decode("utf-8")
     return scrub_pii(text, limit)
+
+
+def _may_hold_phone(probe: str) -> bool:
+    # Eleven digits at least; counted in C, it spares most text the pattern.
+    return sum(map(probe.count, "0123456789")) >= 11
 
 
 def _mask_matches(text: str, pattern: re.Pattern[str], mask) -> str:

@@ -662,14 +662,18 @@ def test_odd_headers_are_answered_400_not_a_traceback(server, case, head, expect
 
 
 def test_json_that_is_not_utf8_nested_too_deeply_or_has_huge_numbers(server, settings):
-    nested = b"[" * 100_000 + b"]" * 100_000
     huge_number = json.dumps([{**EVENT, "revenue_amount": 1}]).encode().replace(b": 1}", b": " + b"9" * 5000 + b"}")
 
     not_utf8 = post(f"{server.url}/feedback", None, raw=b'{"campaign_id": "\xff"}')
-    too_deep = post(f"{server.url}/feedback", None, raw=nested)
+    too_deep = post(f"{server.url}/feedback", None, raw=b"[" * 3000 + b"]" * 3000)
+    # Counted before parsing: a megabyte of objects or of nesting is not parsed at all.
+    too_many_objects = post(f"{server.url}/feedback", None, raw=b"[" + b"{}," * 300_000 + b"{}]")
+    too_many_arrays = post(f"{server.url}/feedback", None, raw=b"[" * 100_000 + b"]" * 100_000)
     big = post(f"{server.url}/feedback", None, raw=huge_number)
 
     assert (not_utf8.status_code, too_deep.status_code) == (400, 400)
+    assert too_many_objects.status_code == too_many_arrays.status_code == 413
+    assert "too many JSON values" in too_many_objects.json()["error"]
     assert big.status_code == 200 and big.json()["rejected"] == 1
     assert "revenue_amount" in big.json()["rejections"][0]["reason"]
 
