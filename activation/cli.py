@@ -539,7 +539,11 @@ def feedback_serve(settings: Settings, host: str, port: int, flush_every_seconds
                    f"unauthorised {stats.unauthorised:,}  ({len(stats.landing_files)} landing files, "
                    f"{len(stats.rejects_files)} rejects files)")
     if stats.unwritten:
-        raise ActivationError(f"{stats.unwritten:,} buffered rows could not be written at shutdown (see the log).")
+        from activation.feedback_buffer import buffer_path
+
+        raise ActivationError(
+            f"{stats.unwritten:,} buffered rows could not be written at shutdown (see the log); they stay "
+            f"in {buffer_path(settings)} and land when the receiver starts again.")
 
 
 @feedback.command("pull")

@@ -135,8 +135,9 @@ class ServeLimits:
     max_connections: int = 256
     # Requests whose body is being read or that are being processed; 429 beyond.
     max_requests_in_flight: int = 16
-    # Threads that verify, parse, validate and store callbacks: the loop answering /health
-    # competes with them for the GIL, so few; the machine's cores are the useful maximum.
+    # Threads that verify, parse, validate and store callbacks. Python runs one thread at a
+    # time, and every thread doing Python work delays the event loop's answers (/health):
+    # a second worker added latency without adding throughput (tests/test_feedback_fuzz.py).
     worker_threads: int = 1
     head_timeout_seconds: float = 10.0
     body_timeout_seconds: float = 20.0
