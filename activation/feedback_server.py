@@ -178,10 +178,11 @@ class _HeadDeadlineProtocol(H11Protocol):
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        self._head_transport = transport
         self._head_tail = b""
         self._head_bytes = 0
         self._head_timer: asyncio.TimerHandle | None = asyncio.get_running_loop().call_later(
-            self.head_timeout_seconds, self._head_too_slow, transport)
+            self.head_timeout_seconds, self._head_too_slow)
 
     def data_received(self, data: bytes) -> None:
         if self._head_timer is not None:
@@ -192,9 +193,9 @@ class _HeadDeadlineProtocol(H11Protocol):
                 self._cancel_head_timer()
                 logger.info("refused a request head over %d bytes", self.max_header_bytes)
                 # Answered before h11 has parsed anything, so written as bytes; then closed.
-                self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                                     b"content-length: 0\r\nconnection: close\r\n\r\n")
-                self.transport.close()
+                self._head_transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                                           b"content-length: 0\r\nconnection: close\r\n\r\n")
+                self._head_transport.close()
                 return
             if end:
                 self._cancel_head_timer()
@@ -211,10 +212,10 @@ class _HeadDeadlineProtocol(H11Protocol):
             self._head_timer.cancel()
             self._head_timer = None
 
-    def _head_too_slow(self, transport) -> None:
+    def _head_too_slow(self) -> None:
         self._head_timer = None
         logger.info("closed a connection whose request head took over %ss", self.head_timeout_seconds)
-        transport.close()
+        self._head_transport.close()
 
 
 class FeedbackServer:
@@ -430,6 +431,7 @@ class FeedbackServer:
                 async with asyncio.timeout(self.limits.body_timeout_seconds):
                     body = await _read_body(receive)
             except TimeoutError:
+                request.body_read = True  # given up on: not waited for again
                 return 408, {"error": f"body not received within {self.limits.body_timeout_seconds}s"}, {}
             request.body_read = True
             if body is None:
