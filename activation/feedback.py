@@ -74,7 +74,7 @@ REJECT_COLUMNS = ("feedback_event_id", "campaign_id", "destination_name", "one_i
 MAX_REJECT_VALUE_CHARS = 200
 MAX_REJECT_OTHER_CHARS = 1000
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DESTINATION_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_DESTINATION_NAME = re.compile(r"[a-z][a-z0-9_]{0,199}")
 _AMOUNT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]{1,4})?")
 
 

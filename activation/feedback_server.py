@@ -117,7 +117,7 @@ MAX_PHONE_CHARS = 64
 MAX_VALUES_PER_ITEM = 30
 MAX_CONTAINERS_PER_ITEM = 5
 MAX_REASON_CHARS_IN_ANSWER = 300
-_DESTINATION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_DESTINATION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,199}$")
 _SMS_ROUTE = re.compile(r"^/feedback/sms_gateway/([^/]+)/?$")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
