@@ -2,12 +2,12 @@
 before the quarantine (a git ref), on the same demo brand, side by side in one run.
 
     .venv/bin/python bench/landing_quarantine_cost.py [--people 1000000] [--seed 7]
-                                                      [--before a511241] [--repeat 1]
+                                                      [--before a511241] [--after HEAD] [--repeat 1]
 
 Each side is `dbt build` of every seed and model (no tests) on a fresh DuckDB file over the same Parquet
 landing files; the sides alternate (before, after, before, after, ...) so that a busy machine
-weighs on both. The earlier project is exported with `git archive` under bench/.work/ and run
-with this venv. Printed: each side's wall time, the time dbt spent in the models that read the
+weighs on both. Both projects are exported with `git archive` under bench/.work/ (committed work
+only) and run with this venv. Printed: each side's wall time, the time dbt spent in the models that read the
 landing files (staging, with the base_ models, and the quality models: run_results.json), peak
 memory, medians over the repeats, and the ratio after / before. Nothing is enforced: the quarantine
 reads every landing row once more than staging views did, and this says how much that costs.
@@ -73,11 +73,12 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--before", default=BEFORE_QUARANTINE, help="git ref of the project before the quarantine")
+    parser.add_argument("--after", default="HEAD", help="git ref of the project with the quarantine")
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
 
     raw_dir, _, info = demo_data(args.people, args.seed)
-    sides = {"before": export_project(args.before), "after": ROOT}
+    sides = {"before": export_project(args.before), "after": export_project(args.after)}
     runs: dict[str, list[dict]] = {"before": [], "after": []}
     for repeat in range(args.repeat):
         for side, project in sides.items():
