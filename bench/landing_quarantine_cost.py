@@ -50,9 +50,14 @@ def dbt_build(project: Path, raw_dir: Path, run_dir: Path) -> dict:
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     cmd = [str(VENV_BIN / "dbt"), "build", "--resource-type", "seed", "--resource-type", "model",
-           "--profiles-dir", str(project), "--project-dir", str(project),
+           # This checkout's profile for both: the same connection settings on each side.
+           "--profiles-dir", str(ROOT), "--project-dir", str(project),
            "--target-path", str(run_dir / "target"), "--log-path", str(run_dir / "logs")]
-    result = measure_child(cmd, env=dbt_env(raw_dir, run_dir / "onedata.duckdb"), log_file=run_dir / "dbt.log")
+    env = dbt_env(raw_dir, run_dir / "onedata.duckdb")
+    # Both sides under the same memory limit: on a shared machine, DuckDB's default (80% of it)
+    # can meet other processes' memory and the kernel's OOM killer.
+    env.setdefault("ONEDATA_DUCKDB_MEMORY_LIMIT", "8GB")
+    result = measure_child(cmd, env=env, log_file=run_dir / "dbt.log")
     if result["returncode"] != 0:
         raise SystemExit(f"dbt build failed in {project}; see {run_dir / 'dbt.log'}")
     results = json.loads((run_dir / "target" / "run_results.json").read_text())["results"]

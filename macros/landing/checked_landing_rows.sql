@@ -199,10 +199,13 @@ explained as (
 ),
 
 -- One row per key among the rows that passed: the latest update, then the later file and row.
+-- Ranking sorts every row, the costliest step of a base_ model; a landing whose keys are all
+-- distinct (the usual day) skips it (landing_keys_repeat).
 ranked as (
 
     select
         *,
+        {%- if landing_keys_repeat(landing_relation, key, is_csv) %}
         row_number() over (
             partition by rejection_reason is null, {{ key | join(', ') }}
             order by
@@ -215,6 +218,9 @@ ranked as (
                     cast({{ name }} as {{ string_type }}) desc nulls last{{ ',' if not loop.last }}
                 {%- endfor %}
         ) as key_rank
+        {%- else %}
+        1 as key_rank
+        {%- endif %}
     from explained
 
 ),
@@ -247,6 +253,24 @@ final as (
 
 select * from final
 {%- endmacro %}
+
+{#- Whether any key is landed more than once (rows of every reason counted; an empty key or a CSV
+    header is not a key): a query on the key columns alone, which Parquet readers read without the
+    rest. -#}
+{% macro landing_keys_repeat(landing_relation, key, is_csv) %}
+    {% set conditions = [] %}
+    {% for name in key %}
+        {% do conditions.append(name ~ ' is not null') %}
+    {% endfor %}
+    {% if is_csv %}
+        {% do conditions.append(key[0] ~ " <> '" ~ key[0] ~ "'") %}
+    {% endif %}
+    {% set repeated = run_query(
+        'select count(*) from (select 1 from ' ~ landing_relation ~ ' where ' ~ conditions | join(' and ')
+        ~ ' group by ' ~ key | join(', ') ~ ' having count(*) > 1 limit 1) as repeated_keys'
+    ).columns[0].values()[0] %}
+    {{ return(repeated > 0) }}
+{% endmacro %}
 
 {#- The reason for a value that does not cast to a landing type. -#}
 {% macro landing_cast_reason(data_type) %}
