@@ -238,8 +238,9 @@ def test_the_same_event_across_flushes_and_restarts_counts_once_in_staging(start
 def staged_event_count(settings: Settings) -> int:
     """Run stg_marketing__feedback_events' own SQL over the landed files."""
     glob = settings.raw_dir / "feedback_events" / "*.parquet"
+    # The staging model reads its base_ model: here, the landed rows with no rejection.
     sql = jinja2.Template(STAGING_MODEL.read_text()).render(
-        source=lambda *_: f"read_parquet('{glob}')",
+        ref=lambda *_: f"(select *, null as rejection_reason from read_parquet('{glob}'))",
         dbt=SimpleNamespace(type_string=lambda: "varchar", type_timestamp=lambda: "timestamp"),
     )
     return duckdb.sql(f"select count(*) from ({sql})").fetchall()[0][0]
