@@ -692,10 +692,31 @@ def journey_plan(settings: Settings, name: str, journeys_dir: Path | None, catch
               help="File format.  [default: the landing format setting]")
 @click.option("--end-date", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-10-31",
               show_default=True, help="Last day of generated history.")
+@click.option("--simulate-campaign", "campaign_id", metavar="ID",
+              help="Instead: simulate what followed a synced campaign's send (deliveries, clicks, "
+                   "orders over its attribution window) and land it (activation/demo/outcomes.py).")
+@click.option("--effect", "effects", multiple=True, metavar="VARIANT=POINTS:YUAN",
+              help="With --simulate-campaign: the true effect of a variant on the members sent it, "
+                   "conversion points and ARPU, e.g. a=0.03:20.  [default: a=0.03:20 b=0:0]")
+@click.option("--sent-on", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="With --simulate-campaign: the day the send went out; its assignments are moved "
+                   "back to it.  [default: the latest day whose window has closed]")
+@click.option("--budget", default=1000.0, show_default=True, type=click.FloatRange(min=0),
+              help="With --simulate-campaign: the campaign budget declared for it, in yuan.")
 @click.pass_obj
 def demo_data(settings: Settings, people: int, seed: int, raw_dir: Path | None, truth_dir: Path,
-              file_format: str | None, end_date: dt.datetime) -> None:
-    """Generate a synthetic brand's landing files (and the truth to test One ID against)."""
+              file_format: str | None, end_date: dt.datetime, campaign_id: str | None,
+              effects: tuple[str, ...], sent_on: dt.datetime | None, budget: float) -> None:
+    """Generate a synthetic brand's landing files (and the truth to test One ID against), or
+    with --simulate-campaign the outcome of a campaign the demo synced."""
+    if campaign_id:
+        from activation.demo.outcomes import parse_effects, simulate_campaign, summary_text
+
+        summary = simulate_campaign(settings, campaign_id, seed=seed, budget=budget,
+                                    effects=parse_effects(effects) if effects else None,
+                                    sent_on=sent_on.date() if sent_on else None)
+        click.echo(summary_text(summary))
+        return
     from activation.demo_data import generate
 
     counts = generate(
