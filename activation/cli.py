@@ -681,6 +681,36 @@ def journey_plan(settings: Settings, name: str, journeys_dir: Path | None, catch
     click.echo(json.dumps(plan.as_dict(), indent=2) if as_json else plan_text(plan))
 
 
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=Path("data/report.html"),
+              show_default=True, help="Where to write the HTML file.")
+@click.option("--lang", "language", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of every label.")
+@click.option("--audience", "audiences", multiple=True, metavar="NAME",
+              help="Only these audiences (repeatable).  [default: every audience built]")
+@click.option("--campaign", "campaigns", multiple=True, metavar="ID",
+              help="Only these campaigns (repeatable).  [default: every campaign reviewed]")
+@click.option("--min-cell", envvar="ONEDATA_REPORT_MIN_CELL", show_envvar=True, default=10, show_default=True,
+              type=click.IntRange(min=1), help="Cells of fewer people than this are not shown.")
+@click.option("--brand", envvar="ONEDATA_BRAND", show_envvar=True, help="The brand named in the title.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.pass_obj
+def report(settings: Settings, out: Path, language: str, audiences: tuple[str, ...], campaigns: tuple[str, ...],
+           min_cell: int, brand: str | None, as_json: bool) -> None:
+    """Write the insight report: one self-contained HTML file (charts inline, no network needed to
+    read it) of members, value, lifecycle and AIPL, moves, magic numbers, audiences, campaigns,
+    One ID health and data quality."""
+    from activation.report import build_report
+
+    result = build_report(settings, out, language=language, audiences=list(audiences),
+                          campaigns=list(campaigns), min_cell=min_cell, brand=brand)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    click.echo(f"Report written to {result.path} ({result.size_bytes:,} bytes, {result.charts} charts, "
+               f"data as of {result.as_of}, {result.seconds:.1f} s)")
+
+
 @main.command("demo-data")
 @click.option("--people", default=10_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=7, show_default=True, type=int)
