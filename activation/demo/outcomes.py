@@ -92,7 +92,9 @@ class GroupOutcome:
     group: str  # "holdout" or the treated variant
     members: int
     sent: int
-    converted: int
+    delivered: int  # members the destination reported delivered
+    clicked: int
+    converted: int  # members with a paid order in the window
     orders: int
     gmv: float
     planted_conversion_points: float
@@ -176,7 +178,8 @@ def simulate_campaign(settings: Settings, campaign_id: str, *, seed: int = 7,
     _remember(settings, campaign_id, files)
     return SimulationSummary(
         campaign_id=campaign_id, seed=seed, sent_on=sent_on, window_days=window_days,
-        shifted_days=shifted_days, declared_by_simulation=declared is None, groups=_group_outcomes(members, outcome, effects),
+        shifted_days=shifted_days, declared_by_simulation=declared is None,
+        groups=_group_outcomes(members, outcome, effects, feedback),
         files=files, feedback_rows=result.rows_loaded,
     )
 
@@ -435,8 +438,14 @@ def _declare_campaign(settings: Settings, campaign_id: str, channel: str | None,
     return str(path)
 
 
-def _group_outcomes(members: dict, outcome: dict, effects: dict[str, Effect]) -> list[GroupOutcome]:
+def _group_outcomes(members: dict, outcome: dict, effects: dict[str, Effect],
+                    feedback: list[dict]) -> list[GroupOutcome]:
     groups = np.where(members["group"] == "holdout", "holdout", members["variant"])
+    group_of = dict(zip(members["one_id"], groups))
+    reported = {event: {} for event in ("delivered", "clicked")}
+    for row in feedback:
+        if row["event_type"] in reported:
+            reported[row["event_type"]][row["one_id"]] = group_of[row["one_id"]]
     gmv = np.bincount(outcome["order_member"], weights=outcome["order_cents"],
                       minlength=members["one_id"].size) / 100
     orders = np.bincount(outcome["order_member"], minlength=members["one_id"].size)
@@ -446,6 +455,8 @@ def _group_outcomes(members: dict, outcome: dict, effects: dict[str, Effect]) ->
         effect = effects.get(name, Effect()) if name != "holdout" else Effect()
         result.append(GroupOutcome(
             group=str(name), members=int(here.sum()), sent=int((here & members["is_sent"]).sum()),
+            delivered=sum(group == name for group in reported["delivered"].values()),
+            clicked=sum(group == name for group in reported["clicked"].values()),
             converted=int((here & outcome["converted"]).sum()), orders=int(orders[here].sum()),
             gmv=round(float(gmv[here].sum()), 2), planted_conversion_points=effect.conversion_points,
             planted_arpu=effect.arpu))

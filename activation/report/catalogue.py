@@ -51,9 +51,10 @@ class Catalogue:
         return template.format(**values) if values else template
 
     def code(self, kind: str, value: object) -> str:
-        """A warehouse code in words; a code the catalogue does not know is shown as it is."""
+        """A warehouse code in words (its kind's entry, else the shared `code.value` one); a code
+        the catalogue does not know is shown as it is."""
         if value is None:
             value = "(none)"
         key = str(value).lower() if isinstance(value, bool) else str(value)
-        entry = self._messages.get(f"code.{kind}.{key}")
+        entry = self._messages.get(f"code.{kind}.{key}") or self._messages.get(f"code.value.{key}")
         return entry[self.language] if entry else key

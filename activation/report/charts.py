@@ -16,8 +16,9 @@ import pandas as pd
 import vl_convert
 
 # No font is shipped: the viewer's own Chinese font draws the text (every Chinese system has one).
-FONT = ("'PingFang SC', 'Hiragino Sans GB', 'Microsoft YaHei', 'Noto Sans CJK SC', "
-        "'Source Han Sans SC', 'WenQuanYi Micro Hei', sans-serif")
+# The page's style names the Chinese fonts for every chart's text at once (an SVG text's font-family
+# attribute yields to a style rule); each text element carries only this short fallback.
+FONT = "sans-serif"
 WIDTH = 620
 BLUE, ORANGE, GREY, GREEN, RED = "#3b6fb6", "#e08a2c", "#b9bec7", "#4c9a6a", "#c8463d"
 SEQUENTIAL = "blues"

@@ -89,7 +89,9 @@ def percent(value, places: int = 1) -> str:
 
 
 def money(value, places: int = 0) -> str:
-    return "-" if _missing(value) else f"¥{float(value):,.{places}f}"
+    if _missing(value):
+        return "-"
+    return f"{'-' if float(value) < 0 else ''}¥{abs(float(value)):,.{places}f}"
 
 
 def signed_money(value) -> str:
@@ -305,7 +307,8 @@ def moves(ctx: Context) -> Section:
             cells[["from_label", "to_label", "people", "share"]], x_title=ctx.t("axis.to"),
             y_title=ctx.t("axis.from"), order=[ctx.code(kind, state) for state in states]), len(cells),
             wide=dimension == "rfm_group"))
-    rfm = moved[moved["dimension"] == "rfm_group"]
+    # Of the buyers at the first date (people with an RFM group then).
+    rfm = moved[(moved["dimension"] == "rfm_group") & moved["from_state"].notna()]
     total = rfm["member_count"].sum()
     stayed = rfm.loc[rfm["from_state"] == rfm["to_state"], "member_count"].sum()
     upgraded = rfm.loc[(rfm["to_state"] == "important_value") & (rfm["from_state"] != "important_value"),
@@ -448,7 +451,8 @@ def _campaign_row(ctx: Context, row, hidden: bool) -> list[str]:
     if hidden:
         return head + [ctx.people(row.treated_member_count), ctx.people(row.holdout_member_count)] + \
             [ctx.t("table.too_small")] + [""] * 9
-    interval = (f"{money(row.incremental_gmv)} [{money(row.incremental_gmv_lower)}, {money(row.incremental_gmv_upper)}]"
+    interval = (f"{money(row.incremental_gmv, 2)} [{money(row.incremental_gmv_lower, 2)}, "
+                f"{money(row.incremental_gmv_upper, 2)}]"
                 if not _missing(row.incremental_gmv) else "-")
     return head + [
         ctx.people(row.treated_member_count), ctx.people(row.holdout_member_count),
@@ -493,7 +497,7 @@ def identity(ctx: Context) -> Section:
         event_rows, category="label", value="people", stack="scope", category_title=ctx.t("axis.event"),
         value_title=ctx.t("axis.count"), stack_title=None,
         stack_order=[ctx.code("identity_scope", "last_build"), ctx.code("identity_scope", "all_builds")],
-        colors=[charts.ORANGE, charts.BLUE]), len(event_rows[event_rows["people"] > 0]), wide=False))
+        colors=[charts.ORANGE, charts.BLUE]), len(event_rows), wide=False))
     if len(blocked):
         section.figures.append(_figure("blocked", ctx.t("figure.blocked"), charts.stacked_bars(
             blocked, category="reason", value="identifiers", stack="type", category_title=ctx.t("axis.reason"),
