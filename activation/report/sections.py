@@ -160,9 +160,8 @@ def value(ctx: Context) -> Section:
         grid, x_title=ctx.t("axis.frequency_monetary"), y_title=ctx.t("axis.recency"), x_order=fm_order,
         y_order=[ctx.code("recency_level", "high"), ctx.code("recency_level", "low")]), len(grid)))
 
+    # Empty where CLV is not computed (on Spark the CLV columns are null).
     for key, column, upper, value_format in (("clv", "clv_12m", None, ",.0f"), ("p_alive", "p_alive", 1.0, ".0%")):
-        if not data.relation_exists(ctx.connection, "tags", "member_profiles"):
-            continue
         bins, hidden = _drop_small(ctx, data.histogram(ctx.connection, column, bins=20, upper=upper))
         section.suppressed += hidden
         if len(bins):
@@ -195,7 +194,7 @@ def value(ctx: Context) -> Section:
     if len(cvm):
         last = cvm.iloc[-1]
         section.reading = ctx.t("reading.value", **values, sales=money(last["sales"]),
-                                c=f"{int(last['c_consumers']):,}", v=money(last["v_average_purchase_value"]),
+                                c=ctx.people(int(last['c_consumers'])), v=money(last["v_average_purchase_value"]),
                                 m=f"{last['m_purchases_per_consumer']:.2f}")
     else:
         section.reading = ctx.t("reading.value_no_cvm", **values)
@@ -233,6 +232,19 @@ def lifecycle(ctx: Context) -> Section:
                                    for stage in data.LIFECYCLE_STAGES])
     lifecycle_rows, hidden = _drop_small(ctx, lifecycle_rows)
     lifecycle_rows["label"] = lifecycle_rows["stage"].map(lambda stage: ctx.code("lifecycle_stage", stage))
+    # Conversion between stages: of the members at the stage before on the earlier as-of date,
+    # the share at this stage on the later one (analysis_member_transitions; none without a replay).
+    moved = data.transitions(ctx.connection)
+    moved = moved[moved["dimension"] == "lifecycle_stage"]
+    from_totals = moved.groupby("from_state")["member_count"].sum()
+    conversions = {}
+    for previous, stage in zip(data.LIFECYCLE_STAGES, data.LIFECYCLE_STAGES[1:]):
+        here = moved[(moved["from_state"] == previous) & (moved["to_state"] == stage)]["member_count"].sum()
+        if previous in from_totals and from_totals[previous]:
+            conversions[stage] = here / from_totals[previous]
+    lifecycle_rows["text"] = [
+        f"{people:,}" + (f" ({percent(conversions[stage])})" if stage in conversions else "")
+        for stage, people in zip(lifecycle_rows["stage"], lifecycle_rows["people"])]
 
     aipl = data.aipl_counts(ctx.connection).set_index("stage")["people"]
     reached_at_least, funnel = 0, []
@@ -267,7 +279,7 @@ def lifecycle(ctx: Context) -> Section:
         suppressed=hidden + hidden_funnel + hidden_warnings)
     section.figures.append(_figure("lifecycle", ctx.t("figure.lifecycle"), charts.bars(
         lifecycle_rows, category="label", value="people", category_title=ctx.t("axis.stage"),
-        value_title=ctx.t("axis.people"), horizontal=False, sort=list(lifecycle_rows["label"])),
+        value_title=ctx.t("axis.people"), horizontal=False, sort=list(lifecycle_rows["label"]), label="text"),
         len(lifecycle_rows), wide=False))
     section.figures.append(_figure("aipl", ctx.t("figure.aipl"), charts.bars(
         funnel, category="label", value="people", category_title=ctx.t("axis.stage"),
