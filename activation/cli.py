@@ -703,6 +703,36 @@ def journey_plan(settings: Settings, name: str, journeys_dir: Path | None, catch
     click.echo(json.dumps(plan.as_dict(), indent=2) if as_json else plan_text(plan))
 
 
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=Path("data/report.html"),
+              show_default=True, help="Where to write the HTML file.")
+@click.option("--lang", "language", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of every label.")
+@click.option("--audience", "audiences", multiple=True, metavar="NAME",
+              help="Only these audiences (repeatable).  [default: every audience built]")
+@click.option("--campaign", "campaigns", multiple=True, metavar="ID",
+              help="Only these campaigns (repeatable).  [default: every campaign reviewed]")
+@click.option("--min-cell", envvar="ONEDATA_REPORT_MIN_CELL", show_envvar=True, default=10, show_default=True,
+              type=click.IntRange(min=1), help="Cells of fewer people than this are not shown.")
+@click.option("--brand", envvar="ONEDATA_BRAND", show_envvar=True, help="The brand named in the title.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.pass_obj
+def report(settings: Settings, out: Path, language: str, audiences: tuple[str, ...], campaigns: tuple[str, ...],
+           min_cell: int, brand: str | None, as_json: bool) -> None:
+    """Write the insight report: one self-contained HTML file (charts inline, no network needed to
+    read it) of members, value, lifecycle and AIPL, moves, magic numbers, audiences, campaigns,
+    One ID health and data quality."""
+    from activation.report import build_report
+
+    result = build_report(settings, out, language=language, audiences=list(audiences),
+                          campaigns=list(campaigns), min_cell=min_cell, brand=brand)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    click.echo(f"Report written to {result.path} ({result.size_bytes:,} bytes, {result.charts} charts, "
+               f"data as of {result.as_of}, {result.seconds:.1f} s)")
+
+
 @main.command("demo-data")
 @click.option("--people", default=10_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=7, show_default=True, type=int)
@@ -714,10 +744,31 @@ def journey_plan(settings: Settings, name: str, journeys_dir: Path | None, catch
               help="File format.  [default: the landing format setting]")
 @click.option("--end-date", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-10-31",
               show_default=True, help="Last day of generated history.")
+@click.option("--simulate-campaign", "campaign_id", metavar="ID",
+              help="Instead: simulate what followed a synced campaign's send (deliveries, clicks, "
+                   "orders over its attribution window) and land it (activation/demo/outcomes.py).")
+@click.option("--effect", "effects", multiple=True, metavar="VARIANT=POINTS:YUAN",
+              help="With --simulate-campaign: the true effect of a variant on the members sent it, "
+                   "conversion points and ARPU, e.g. a=0.03:20.  [default: a=0.03:20 b=0:0]")
+@click.option("--sent-on", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="With --simulate-campaign: the day the send went out; its assignments are moved "
+                   "back to it.  [default: the latest day whose window has closed]")
+@click.option("--budget", default=1000.0, show_default=True, type=click.FloatRange(min=0),
+              help="With --simulate-campaign: the campaign budget declared for it, in yuan.")
 @click.pass_obj
 def demo_data(settings: Settings, people: int, seed: int, raw_dir: Path | None, truth_dir: Path,
-              file_format: str | None, end_date: dt.datetime) -> None:
-    """Generate a synthetic brand's landing files (and the truth to test One ID against)."""
+              file_format: str | None, end_date: dt.datetime, campaign_id: str | None,
+              effects: tuple[str, ...], sent_on: dt.datetime | None, budget: float) -> None:
+    """Generate a synthetic brand's landing files (and the truth to test One ID against), or
+    with --simulate-campaign the outcome of a campaign the demo synced."""
+    if campaign_id:
+        from activation.demo.outcomes import parse_effects, simulate_campaign, summary_text
+
+        summary = simulate_campaign(settings, campaign_id, seed=seed, budget=budget,
+                                    effects=parse_effects(effects) if effects else None,
+                                    sent_on=sent_on.date() if sent_on else None)
+        click.echo(summary_text(summary))
+        return
     from activation.demo_data import generate
 
     counts = generate(
