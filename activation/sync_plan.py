@@ -389,7 +389,7 @@ def _audience_from(request: SyncRequest, joins: str = "", *, incremental: bool =
         low, high = request.registered_days
         registration_join = f"inner join {MEMBERS} as members on audience.one_id = members.one_id"
         registration_filter = (
-            "where date_diff('day', cast(members.registered_at as date), audience.as_of_date) "
+            "where date_diff('day', members.registered_date, audience.as_of_date) "
             f"between {int(low)} and {int(high)}"
         )
     return f"""

@@ -48,15 +48,15 @@ ADDRESS_COLUMNS = ("phone", "email", "wechat_unionid", "wechat_openid", "app_dev
 
 
 def write_members(warehouse, days_ago: dict[str, int | None]) -> None:
-    """A small marts.dim_members: one_id, the channel addresses (as the real mart has them) and
-    registered_at, `days` days before the as-of date (mid-morning UTC: the window counts calendar
-    days, not 24-hour periods)."""
+    """A small marts.dim_members: one_id, the channel addresses (as the real mart has them),
+    registered_at `days` days before the as-of date (mid-morning UTC: the window counts calendar
+    days, not 24-hour periods) and registered_date, its day on the brand's clock (UTC+8 here)."""
     with duckdb.connect(str(warehouse.path)) as connection:
         connection.execute("create schema if not exists marts")
         connection.execute(
             "create or replace table marts.dim_members (one_id varchar, "
             + "".join(f"{column} varchar, " for column in ADDRESS_COLUMNS)
-            + "registered_at timestamp)"
+            + "registered_at timestamp, registered_date date)"
         )
         rows = []
         for one_id, days in days_ago.items():
@@ -64,9 +64,10 @@ def write_members(warehouse, days_ago: dict[str, int | None]) -> None:
             registered_at = (
                 None if days is None else dt.datetime.combine(AS_OF_DATE, dt.time(10)) - dt.timedelta(days=days)
             )
-            rows.append([one_id, *(member[column] for column in ADDRESS_COLUMNS), registered_at])
+            registered_date = None if registered_at is None else (registered_at + dt.timedelta(hours=8)).date()
+            rows.append([one_id, *(member[column] for column in ADDRESS_COLUMNS), registered_at, registered_date])
         connection.executemany(
-            f"insert into marts.dim_members values ({', '.join('?' for _ in range(len(ADDRESS_COLUMNS) + 2))})", rows
+            f"insert into marts.dim_members values ({', '.join('?' for _ in range(len(ADDRESS_COLUMNS) + 3))})", rows
         )
 
 

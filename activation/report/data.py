@@ -94,9 +94,9 @@ def channel_reach(connection) -> pd.DataFrame:
 def registrations_by_month(connection, as_of: dt.date) -> pd.DataFrame:
     first = (as_of.replace(day=1) - pd.DateOffset(months=REGISTRATION_MONTHS - 1)).date()
     return frame(connection, """
-        select cast(date_trunc('month', registered_at) as date) as month, count(*) as people
+        select cast(date_trunc('month', registered_date) as date) as month, count(*) as people
         from marts.dim_members
-        where registered_at is not null and cast(registered_at as date) between ? and ?
+        where registered_date between ? and ?
         group by 1 order by 1""", [first, as_of])
 
 
@@ -185,7 +185,7 @@ def warnings_reached(connection, as_of: dt.date) -> pd.DataFrame:
     return frame(connection, f"""
         with reached as (
             select distinct one_id from marts.fct_campaign_sends
-            where is_sent and operation in ('add', 'update') and cast(recorded_at as date) >= ?
+            where is_sent and operation in ('add', 'update') and recorded_date >= ?
         )
         {' union all '.join(parts)}""", [since])
 

@@ -161,7 +161,7 @@ def value(ctx: Context) -> Section:
         y_order=[ctx.code("recency_level", "high"), ctx.code("recency_level", "low")]), len(grid)))
 
     # Empty where CLV is not computed (on Spark the CLV columns are null).
-    for key, column, upper, value_format in (("clv", "clv_12m", None, ",.0f"), ("p_alive", "p_alive", 1.0, ".0%")):
+    for key, column, upper, value_format in (("clv", "clv", None, ",.0f"), ("p_alive", "p_alive", 1.0, ".0%")):
         bins, hidden = _drop_small(ctx, data.histogram(ctx.connection, column, bins=20, upper=upper))
         section.suppressed += hidden
         if len(bins):

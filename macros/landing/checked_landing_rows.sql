@@ -285,7 +285,9 @@ select * from final
         hours=var('onedata__landing_future_tolerance_hours') | float
     ) %}
     {% if data_type == 'date' %}
-        {{ return("cast('" ~ latest.strftime('%Y-%m-%d') ~ "' as date)") }}
+        {#- A landed date is a day on the brand's calendar. -#}
+        {% set local_day = latest.astimezone(modules.pytz.timezone(var('onedata__time_zone'))) %}
+        {{ return("cast('" ~ local_day.strftime('%Y-%m-%d') ~ "' as date)") }}
     {% endif %}
     {{ return("cast('" ~ latest.strftime('%Y-%m-%d %H:%M:%S') ~ "' as " ~ dbt.type_timestamp() ~ ")") }}
 {% endmacro %}

@@ -40,7 +40,7 @@ first_orders_after_registration as (
         on orders.one_id = member_orders.one_id
     where
         orders.is_paid
-        and orders.order_date >= cast(members.registered_at as date)
+        and orders.order_date >= members.registered_date
         and orders.order_date <= member_orders.as_of_date
     group by orders.one_id
 
@@ -89,7 +89,7 @@ dated as (
         points_totals.points_redeemed,
         points_totals.points_earned_365d,
         points_totals.points_redeemed_365d,
-        cast(members.registered_at as date) as registered_date,
+        members.registered_date,
         first_orders_after_registration.first_order_date,
         extract(month from member_orders.as_of_date) * 100 + extract(day from member_orders.as_of_date)
             as as_of_month_day,

@@ -50,7 +50,7 @@ local_orders as (
 
     select
         orders.*,
-        {{ dbt.dateadd('hour', var('onedata__local_utc_offset_hours'), 'orders.ordered_at') }} as ordered_at_local
+        {{ to_local_timestamp('orders.ordered_at') }} as ordered_at_local
     from orders
 
 ),
@@ -193,7 +193,7 @@ coupon_habits as (
         sum(case when coupons.is_redeemed then 1 else 0 end) as coupons_redeemed_count
     from coupons
     cross join as_of
-    where coupons.one_id is not null and cast(coupons.issued_at as date) <= as_of.as_of_date
+    where coupons.one_id is not null and {{ to_local_date('coupons.issued_at') }} <= as_of.as_of_date
     group by coupons.one_id
 
 ),
