@@ -139,7 +139,7 @@ def cdnow_build(tmp_path_factory):
                 for row in connection.execute("""
                     select model_name, r, alpha, a, b, p, q, v, log_likelihood, customer_count,
                         is_converged, period_days, as_of_date
-                    from tags.clv_model_fits""").fetchall()}
+                    from tags.tag_clv_model_fits""").fetchall()}
         predictions = connection.execute("""
             select count(*), min(p_alive), max(p_alive), sum(expected_purchases),
                 count(clv), min(clv), min(purchase_horizon_days), max(purchase_horizon_days)

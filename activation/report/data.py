@@ -8,20 +8,13 @@ pandas DataFrame (or a dict for a single row) and knows nothing of languages or 
 from __future__ import annotations
 
 import datetime as dt
-import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
-import yaml
 
 from activation.audiences import PORTRAIT_TAGS
 from activation.settings import ACTIVATION_SCHEMA, SEGMENTS_SCHEMA, TAGS_SCHEMA
-from activation.state import COMPLETED_STATUSES
 from activation.warehouse import CONSENT_CHANNELS
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
-STAGING_DIR = PROJECT_DIR / "models" / "staging"
 PROFILES = f"{TAGS_SCHEMA}.member_profiles"
 # The address a channel needs besides consent (app push: the app holds the device).
 CHANNEL_ADDRESS = {
@@ -223,10 +216,8 @@ def audience_sizes(connection, audience: str) -> pd.DataFrame:
     table = f"{SEGMENTS_SCHEMA}.seg_{audience}"
     return frame(connection, f"""
         select started_at as measured_at, audience_count as people, 'sync' as source
-        from {ACTIVATION_SCHEMA}.sync_runs
-        where audience_name = ? and not coalesce(is_dry_run, false)
-            and run_status in ({', '.join(f"'{status}'" for status in COMPLETED_STATUSES)})
-            and audience_count is not null
+        from marts.fct_sync_runs
+        where audience_name = ? and not is_dry_run and is_completed and audience_count is not null
         union all
         select (
             select max(captured_at) from {ACTIVATION_SCHEMA}.audience_captures where audience_table = ?
@@ -314,64 +305,16 @@ def biggest_components(connection, limit: int = 10) -> pd.DataFrame:
 
 # --- data quality --------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class LandingTable:
-    name: str
-    base_model: str | None
-    loaded_at_field: str | None
-    warn_after_hours: float | None
-    error_after_hours: float | None
-
-
-def landing_tables(staging_dir: Path = STAGING_DIR) -> list[LandingTable]:
-    """Each landing table declared in models/staging/*/_*__sources.yml, its base_ model and its
-    freshness rule (loaded_at_field, warn_after, error_after)."""
-    base_models = {}
-    for path in sorted(staging_dir.glob("*/base/base_*.sql")):
-        match = re.search(r"source\(\s*'(\w+)'\s*,\s*'(\w+)'\s*\)", path.read_text(encoding="utf-8"))
-        if match:
-            base_models[match[2]] = path.stem
-    tables = []
-    for path in sorted(staging_dir.glob("*/_*__sources.yml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        for source in document.get("sources", []):
-            if source.get("schema") != "landing":
-                continue
-            for table in source.get("tables", []):
-                freshness = table.get("freshness") or source.get("freshness") or {}
-                tables.append(LandingTable(
-                    name=table["name"], base_model=base_models.get(table["name"]),
-                    loaded_at_field=table.get("loaded_at_field") or source.get("loaded_at_field"),
-                    warn_after_hours=_hours(freshness.get("warn_after")),
-                    error_after_hours=_hours(freshness.get("error_after"))))
-    return tables
-
-
-def _hours(rule: dict | None) -> float | None:
-    if not rule:
-        return None
-    per = {"minute": 1 / 60, "hour": 1, "day": 24}[rule["period"]]
-    return rule["count"] * per
-
-
-def landed_rows(connection, tables: list[LandingTable], now: dt.datetime) -> pd.DataFrame:
-    """Per landing table: rows landed (its base_ model), and the latest loaded_at of the rows that
-    passed the contract, with its age in days."""
-    rows = []
-    for table in tables:
-        if not table.base_model or not relation_exists(connection, "staging", table.base_model):
-            continue
-        latest = None
-        if table.loaded_at_field:
-            latest = connection.execute(
-                f"select max({table.loaded_at_field}) from staging.{table.base_model} "
-                "where rejection_reason is null").fetchone()[0]
-        count = connection.execute(f"select count(*) from staging.{table.base_model}").fetchone()[0]
-        age = (now - latest).total_seconds() / 86_400 if latest else None
-        rows.append({"table": table.name, "rows": count, "latest": latest, "age_days": age,
-                     "warn_days": table.warn_after_hours / 24 if table.warn_after_hours else None,
-                     "error_days": table.error_after_hours / 24 if table.error_after_hours else None})
-    return pd.DataFrame(rows)
+def landed_rows(connection, now: dt.datetime) -> pd.DataFrame:
+    """Per landing table (quality.landing_freshness): rows landed, and the latest load time of the
+    rows that passed the contract, with its age in days now and the table's warn and error ages."""
+    landed = frame(connection, """
+        select landing_table as "table", rows_landed as rows, latest_loaded_at as latest,
+            warn_after_hours / 24 as warn_days, error_after_hours / 24 as error_days
+        from quality.landing_freshness order by landing_table""")
+    landed["age_days"] = [None if latest is None or pd.isna(latest) else (now - latest).total_seconds() / 86_400
+                          for latest in landed["latest"]]
+    return landed
 
 
 def rejected_rows(connection) -> pd.DataFrame:

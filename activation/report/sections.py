@@ -524,8 +524,7 @@ def identity(ctx: Context) -> Section:
 # --- data quality ------------------------------------------------------------------------------
 
 def quality(ctx: Context) -> Section:
-    tables = data.landing_tables()
-    landed = data.landed_rows(ctx.connection, tables, ctx.now)
+    landed = data.landed_rows(ctx.connection, ctx.now)
     rejected = data.rejected_rows(ctx.connection)
     section = Section(key="quality", title=ctx.t("section.quality"), reading="",
                       as_of=ctx.t("page.as_of", date=ctx.date(ctx.now.date())))

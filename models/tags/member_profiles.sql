@@ -81,7 +81,7 @@ clv_predictions as (
     {% if target.type == 'duckdb' -%}
         select * from {{ ref('tag_clv_predictions') }}
     {%- else -%}
-        {#- The CLV models are Python (clv_model_fits, tag_clv_predictions), which dbt-spark's
+        {#- The CLV models are Python (tag_clv_model_fits, tag_clv_predictions), which dbt-spark's
             session method cannot run: on Spark the CLV columns are null. -#}
         select
             cast(null as {{ dbt.type_string() }}) as one_id,

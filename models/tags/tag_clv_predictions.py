@@ -1,5 +1,5 @@
 """Per person who bought: P(alive), expected purchases in the next days and the discounted CLV
-over the next months, from the fits in clv_model_fits (BG/NBD for purchases, Gamma-Gamma for the
+over the next months, from the fits in tag_clv_model_fits (BG/NBD for purchases, Gamma-Gamma for the
 spend per purchase). Formulas: Fader, Hardie and Lee 2005 (BG/NBD eq. 10 and 13) and Fader and
 Hardie 2013 (the conditional expected spend of the Gamma-Gamma model).
 
@@ -101,7 +101,7 @@ def predictions(summary: pd.DataFrame, fits: pd.DataFrame, purchase_days, months
 def model(dbt, session):
     dbt.config(materialized="table")
     summary = dbt.ref("int_member_repeat_purchases_summarised").df()
-    fits = dbt.ref("clv_model_fits").df()
+    fits = dbt.ref("tag_clv_model_fits").df()
     monthly_discount_rate = float(dbt.config.get("clv_monthly_discount_rate"))
     purchase_horizon_days = int(dbt.config.get("clv_purchase_horizon_days"))
     value_horizon_months = int(dbt.config.get("clv_value_horizon_months"))
