@@ -11,7 +11,7 @@ members as (
 
 orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_paid_as_of') }}
 
 ),
 
@@ -41,7 +41,7 @@ coupons as (
 
 as_of as (
 
-    select {{ as_of_date(ref('fct_orders')) }} as as_of_date
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
@@ -73,10 +73,8 @@ paid_orders as (
         {{ iso_day_of_week('orders.ordered_at_local') }} as iso_day_of_week,
         extract(day from orders.ordered_at_local) = {{ var('onedata__member_day_of_month') }} as is_member_day
     from local_orders as orders
-    cross join as_of
     left join stores
         on orders.store_id = stores.store_id
-    where orders.is_paid and orders.one_id is not null and orders.order_date <= as_of.as_of_date
 
 ),
 

@@ -20,7 +20,7 @@ member_suppressions as (
 
 as_of as (
 
-    select {{ as_of_date(ref('fct_orders')) }} as as_of_date
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
