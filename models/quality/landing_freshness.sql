@@ -4,7 +4,6 @@
     scheduler runs; this is the same answer kept in the warehouse, for the report and for anyone
     who reads the build. Tables with no load time (catalogues, order lines) have a null status. -#}
 {%- set hours_per = {'minute': 1.0 / 60, 'hour': 1, 'day': 24} %}
-{%- set build_at = "cast('" ~ run_started_at.strftime('%Y-%m-%d %H:%M:%S') ~ "' as " ~ dbt.type_timestamp() ~ ")" %}
 with
 
 measured as (
@@ -40,12 +39,23 @@ measured as (
 
 ),
 
+build as (
+
+    select
+        cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as {{ dbt.type_timestamp() }})
+            as build_started_at
+
+),
+
 aged as (
 
     select
-        *,
-        {{ dbt.datediff('latest_loaded_at', build_at, 'minute') }} / 60.0 as hours_since_loaded
+        measured.*,
+        -- dbt's difference in minutes renders as one long line on DuckDB.
+        {{ dbt.datediff('measured.latest_loaded_at', 'build.build_started_at', 'minute') }} / 60.0  -- noqa: LT05
+            as hours_since_loaded
     from measured
+    cross join build
 
 ),
 
