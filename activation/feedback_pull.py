@@ -17,10 +17,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
+
 from activation import warehouse
 from activation.destinations import SentRecord, build_destination, load_destination_configs
 from activation.destinations.base import CHANNEL_ADDRESS_FIELDS, Destination
-from activation.engine import duckdb
 from activation.errors import ActivationError
 from activation.feedback import FeedbackLoadResult, land_rows
 from activation.settings import ACTIVATION_SCHEMA, Settings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import os
@@ -140,23 +139,3 @@ def test_real_subprocess(cli_env, receiver):
     assert synced.returncode == 0, synced.stderr
     assert json.loads(synced.stdout)["added"] == sum(receiver.ids("add").values()) > 0
     assert unknown.returncode == 1 and "Unknown audience 'nope'" in unknown.stderr
-
-
-@pytest.mark.skipif(importlib.util.find_spec("_duckdb") is None, reason="this DuckDB has no _duckdb module")
-def test_a_sync_process_loads_duckdbs_engine_without_its_python_package(cli_env, receiver):
-    """activation.engine: the `duckdb` package's Python layer (relation and expression APIs)
-    costs every process about 0.1 s and the activation layer calls none of it."""
-    env = {**os.environ, **cli_env}
-
-    synced = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "activation", "sync", AUDIENCE, "--to", "test_webhook",
-         "--json"],
-        env=env, capture_output=True, text=True,
-    )
-
-    imported = {line.rsplit("|", 1)[1].strip() for line in synced.stderr.splitlines()
-                if line.startswith("import time:") and "|" in line}
-    assert synced.returncode == 0, synced.stderr[-2000:]
-    assert json.loads(synced.stdout)["added"] > 0
-    assert "_duckdb" in imported
-    assert "duckdb" not in imported
