@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import click
@@ -35,31 +32,8 @@ EXIT_REFUSED = 4
 
 
 def run() -> None:
-    """The `activate` console script: `main`, then a quick exit.
-
-    By the time a command returns, its warehouse connection is closed (commits are durable,
-    the checkpoint done) and its threads are joined. Tearing down the interpreter's modules
-    after that (DuckDB, click, requests) saves nothing and costs about 30 ms of every call,
-    a tenth of a re-sync, so the process ends at once after flushing its output. A live
-    non-daemon thread, or an exception that is not an exit, takes the normal way out.
-    """
-    try:
-        main.main(prog_name="activate")
-    except SystemExit as exit_:
-        code = exit_.code
-        if not isinstance(code, int) or any(
-            thread.is_alive() and not thread.daemon
-            for thread in threading.enumerate() if thread is not threading.main_thread()
-        ):
-            raise
-        if "logging" in sys.modules:  # flushes any handler, as the normal exit would
-            sys.modules["logging"].shutdown()
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except OSError:  # a closed pipe: let Python report it as it always does
-            raise exit_ from None
-        os._exit(code)
+    """The `activate` console script."""
+    main(prog_name="activate")
 
 
 class _Group(click.Group):
@@ -271,13 +245,13 @@ def sync(settings: Settings, audience: str, destination: str, campaign_id: str |
     Exit code 3 when the destination rejected records (recorded, retried on the next run);
     4 when the sync guardrails refused the sync (nothing sent; with --dry-run: it would be)."""
     from activation.assignment import parse_variants
-    from activation.sync import sync_audience
+    from activation.sync import SyncOptions, sync_audience
 
+    options = SyncOptions(campaign_id=campaign_id, holdout_share=holdout_share,
+                          variants=parse_variants(variants), full_diff=full_diff,
+                          allow_removals=allow_removals, dry_run=dry_run)
     with _ProgressBar(enabled=not as_json) as progress:
-        summary = sync_audience(settings, audience, destination, campaign_id=campaign_id,
-                                holdout_share=holdout_share, variants=parse_variants(variants),
-                                dry_run=dry_run, full_diff=full_diff, allow_removals=allow_removals,
-                                on_progress=progress.update)
+        summary = sync_audience(settings, audience, destination, options, on_progress=progress.update)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -308,8 +282,8 @@ def plan(settings: Settings, audience: str, destination: str, campaign_id: str |
     from activation.sync import SyncOptions, plan_audience
 
     report = plan_audience(settings, audience, destination,
-                           SyncOptions(campaign_id, holdout_share, parse_variants(variants),
-                                       full_diff=full_diff))
+                           SyncOptions(campaign_id=campaign_id, holdout_share=holdout_share,
+                                       variants=parse_variants(variants), full_diff=full_diff))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return
@@ -431,6 +405,8 @@ def _sync_text(summary) -> str:
         ("capped", summary.capped, "over a frequency cap, sent when the window allows"),
         ("rejected", summary.rejected, "refused, recorded, retried next run"),
     ]
+    if summary.resent:
+        rows.insert(4, ("  resent", summary.resent, "pending from an earlier run, sent again as first sent"))
     if summary.unknown:
         rows.insert(4, ("  unknown", summary.unknown, "answer lost: may have arrived, not resent"))
     phases = ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in summary.phase_seconds.items())
@@ -444,6 +420,9 @@ def _sync_text(summary) -> str:
         lines.append(f"  {name:<11} {count:>10,}  {meaning}")
         if name == "suppressed":
             lines += [f"      {n:>8,} x {reason}" for reason, n in summary.suppression_reasons.items()]
+    if summary.retries:
+        per_batch = ", ".join(f"batch {number}: {count}" for number, count in summary.batch_retries.items())
+        lines.append(f"  retries     {summary.retries:>10,}  transient failures retried ({per_batch})")
     if summary.rejection_reasons:
         lines.append("  rejection reasons:")
         lines += [f"      {count:>8,} x {reason}" for reason, count in summary.rejection_reasons.items()]

@@ -366,11 +366,10 @@ def run_journey(
             outcomes.append(StepOutcome(step, campaign_id, window, "not_run"))
             continue
         try:
-            summary = sync_audience(
-                settings, step.audience, step.destination, campaign_id=campaign_id,
-                holdout_share=step.holdout_share, variants=step.variants,
+            summary = sync_audience(settings, step.audience, step.destination, SyncOptions(
+                campaign_id=campaign_id, holdout_share=step.holdout_share, variants=step.variants,
                 registered_days=window, dry_run=dry_run,
-            )
+            ))
         except ActivationError as error:
             # DestinationError (the service took no batch) and anything else the user must fix:
             # later steps wait, so a journey never runs past a broken touch point.
@@ -412,7 +411,8 @@ def plan_journey(
     steps = []
     for step in journey.steps:
         window = step.registered_days(catch_up_days)
-        options = SyncOptions(step.campaign_id(journey.name), step.holdout_share, step.variants, window)
+        options = SyncOptions(campaign_id=step.campaign_id(journey.name), holdout_share=step.holdout_share,
+                              variants=step.variants, registered_days=window)
         steps.append((step, window, plan_audience(settings, step.audience, step.destination, options)))
     return JourneyPlan(journey=journey, catch_up_days=catch_up_days, steps=steps)
 

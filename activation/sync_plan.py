@@ -21,11 +21,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+import duckdb
+import pyarrow as pa
+
 from activation import state
-from activation.assignment import HOLDOUT, AssignmentPlan, sql_literal
+from activation.assignment import HOLDOUT, AssignmentPlan
 from activation.destinations import Destination, FrequencyCap
 from activation.destinations.base import CHANNEL_ADDRESS_FIELDS
-from activation.engine import duckdb
 from activation.errors import ActivationError
 from activation.warehouse import Audience, Catalog, consent_column
 
@@ -35,6 +37,8 @@ MEMBERS = "marts.dim_members"
 # stale members and new ones at once.
 OPERATION_ORDER = ("remove", "add", "update")
 PLATFORM_UTC_OFFSET = dt.timedelta(hours=8)
+# Rows DuckDB hands over at a time while a sync streams the diff (a batch may span several).
+SEND_CHUNK_ROWS = 10_000
 
 
 @dataclass
@@ -111,6 +115,10 @@ def build_plan(
         raise ActivationError(
             f"{request.audience.table} breaks the audience contract: one_id must be unique and not null."
         )
+    state.create_pending_members(
+        connection, request.audience.name, request.destination.name, request.campaign_id,
+        resendable=request.destination.deduplicates_resends,
+    )
     counts.plan_key = _plan_key(connection, request)
     counts.capture_id = request.capture_id
     counts.full_diff_reason = (
@@ -155,7 +163,7 @@ def build_plan(
     connection.execute(
         f"""
         create or replace temp view _sync_diff as
-        select operation, one_id, variant, record_fingerprint, state_row_id{payload}
+        select operation, one_id, variant, record_fingerprint{payload}
         from _sync_members
         where operation is not null
         """
@@ -419,23 +427,27 @@ def _payload_column(field_name: str) -> str:
 def _held(request: SyncRequest, *, incremental: bool = False) -> tuple[str, list]:
     """What the destination holds now: (one_id, record_fingerprint, is_held_by_campaign), with
     its parameters. is_held_by_campaign: sent by a run of this campaign, hence recorded treated.
-    `incremental`: for the members of _sync_dirty only."""
+    The members of batches an earlier run sent without recording the answer count as held with
+    what those batches carried (state.PENDING_MEMBERS): the sync resends them as they were
+    before anything else. `incremental`: for the members of _sync_dirty only."""
     destination = request.destination
     dirty = "in (select one_id from _sync_dirty)" if incremental else None
+    pending = state.PENDING_MEMBERS
     if destination.mode == "append":
         # Appended messages are never updated or removed; what was sent for this campaign on
         # this destination is not sent again, whatever the audience does afterwards.
         return (
             f"""
-            select
-                one_id,
-                any_value(payload_fingerprint) as record_fingerprint,
-                true as is_held_by_campaign,
-                null::bigint as state_row_id
-            from {state.SYNC_LEDGER}
-            where campaign_id = ? and destination_name = ?
-                and operation = 'add' and send_status in ('sent', 'unknown')
-                {f"and one_id {dirty}" if dirty else ""}
+            select one_id, any_value(record_fingerprint) as record_fingerprint, true as is_held_by_campaign
+            from (
+                select one_id, payload_fingerprint as record_fingerprint
+                from {state.SYNC_LEDGER}
+                where campaign_id = ? and destination_name = ?
+                    and operation = 'add' and send_status in ('sent', 'unknown')
+                    {f"and one_id {dirty}" if dirty else ""}
+                union all
+                select one_id, record_fingerprint from {pending} where operation = 'add'
+            )
             group by one_id
             """,
             [request.campaign_id, destination.name],
@@ -456,14 +468,18 @@ def _held(request: SyncRequest, *, incremental: bool = False) -> tuple[str, list
         select
             sync_state.one_id,
             sync_state.record_fingerprint,
-            coalesce(sync_runs.campaign_id = ?, false) as is_held_by_campaign,
-            -- Where the held record is: the batch that updates or removes it deletes it there.
-            sync_state.rowid as state_row_id
+            coalesce(sync_runs.campaign_id = ?, false) as is_held_by_campaign
         from {state.SYNC_STATE} as sync_state
         left join {state.SYNC_RUNS} as sync_runs
             on sync_state.sync_run_id = sync_runs.sync_run_id
         where sync_state.audience_name = ? and sync_state.destination_name = ?
             {"and sync_state.rowid in (select state_row_id from rows_held)" if dirty else ""}
+            -- A pending batch's record replaces what the sync state holds for its member.
+            and sync_state.one_id not in (select one_id from {pending})
+        union all
+        select one_id, record_fingerprint, true
+        from {pending}
+        where operation <> 'remove'
         """,
         [request.campaign_id, request.audience.name, destination.name],
     )
@@ -538,7 +554,6 @@ def _create_members(
                 candidates.record_fingerprint,
                 held.one_id is not null as is_held,
                 held.record_fingerprint as held_fingerprint,
-                held.state_row_id,
                 {", ".join(f"candidates.{column}" for column in payload)}
             from candidates
             full join held on candidates.one_id = held.one_id
@@ -634,7 +649,6 @@ def _create_members(
                     and coalesce(outcome, 'gone') in ('gone', 'ineligible', 'held_out') then 'remove'
             end as operation,
             case when {is_sent} then record_fingerprint else held_fingerprint end as record_fingerprint,
-            state_row_id,
             {", ".join(f"case when {is_sent} then {column} end as {column}" for column in payload)}
         from decided
         where outcome is not null or ({is_mirror} and is_held)
@@ -707,99 +721,66 @@ class BatchPlan(NamedTuple):
     size: int
     operation: str
     variant: str | None
-    pending_key: str | None
 
 
 def plan_batches(
     connection: duckdb.DuckDBPyConnection, request: SyncRequest, batch_size: int
 ) -> list[BatchPlan]:
     """Cut the diff into batches and return them in send order (the order of send_query). A
-    batch holds one operation and one variant (a service sends one content per call); a batch
-    an earlier run sent without recording the answer (killed, or the answer lost) goes first
-    and whole, under its recorded key. Only the groups are counted in SQL: the rows are not
-    numbered, so a first sync does not sort a million records twice."""
+    batch holds one operation and one variant (a service sends one content per call). Only the
+    groups are counted in SQL: the rows are not numbered, so a first sync does not sort a
+    million records twice."""
     order = " ".join(f"when '{op}' then {rank}" for rank, op in enumerate(OPERATION_ORDER))
-    scope = " and ".join(
-        f"{column} = {sql_literal(value)}"
-        for column, value in (
-            ("audience_name", request.audience.name),
-            ("destination_name", request.destination.name),
-            ("campaign_id", request.campaign_id),
-        )
-    )
-    connection.execute(
-        f"""
-        create or replace temp view _sync_batches as
-        with pending as (
-            select distinct
-                {state.PENDING_ONE_IDS} as one_id,
-                operation,
-                idempotency_key
-            from {state.SYNC_PENDING_BATCHES}
-            where {scope}
-        )
-        select
-            diff.*,
-            pending.idempotency_key as pending_key,
-            case diff.operation {order} end as operation_rank
-        from _sync_diff as diff
-        left join pending on diff.one_id = pending.one_id and diff.operation = pending.operation
-        """
-    )
     groups = connection.execute(
-        "select pending_key, operation_rank, operation, variant, count(*) "
-        "from _sync_batches group by all"
+        f"""
+        select case operation {order} end as operation_rank, operation, variant, count(*)
+        from _sync_diff
+        group by all
+        order by operation_rank, variant nulls last
+        """
     ).fetchall()
-    # The order of send_query's ORDER BY: pending key (nulls last), operation, variant (nulls last).
-    groups.sort(key=lambda g: (g[0] is None, g[0] or "", g[1], g[3] is None, g[3] or ""))
-    plans = []
-    for pending_key, _, operation, variant, count in groups:
-        if pending_key:
-            sizes = [count]
-        else:
-            sizes = [min(batch_size, count - start) for start in range(0, count, batch_size)]
-        plans.extend(BatchPlan(size, operation, variant, pending_key) for size in sizes)
-    return plans
+    return [
+        BatchPlan(min(batch_size, count - start), operation, variant)
+        for _, operation, variant, count in groups
+        for start in range(0, count, batch_size)
+    ]
 
 
-def send_query(
-    connection: duckdb.DuckDBPyConnection, request: SyncRequest
-) -> duckdb.DuckDBPyConnection:
-    """The batches of plan_batches in send order with each record's payload fields, as a
-    pending result to fetch batch by batch: (fingerprint, one_id, *fields, state row id: where
-    sync_state holds the record, when it does); what is the same for a whole batch (operation,
-    variant, pending key) comes with plan_batches.
+def send_query(connection: duckdb.DuckDBPyConnection, request: SyncRequest) -> pa.RecordBatchReader:
+    """The records of plan_batches' batches in send order, streamed: columns external_id (the
+    one_id), the destination's payload fields, record_fingerprint. What is the same for a whole
+    batch (operation, variant) comes with plan_batches.
 
     The payload was read from the audience by the plan. A removal carries the member's channel
     address where the members mart still has it: some services remove by address (a WeCom
     tag), not by our id."""
     destination = request.destination
     address_fields = set(CHANNEL_ADDRESS_FIELDS[destination.channel])
-    has_removals = connection.execute(
-        "select count(*) from _sync_batches where operation = 'remove'"
-    ).fetchone()[0]
+    [(has_removals,)] = connection.execute(
+        "select count(*) > 0 from _sync_diff where operation = 'remove'"
+    ).fetchall()
     members_join = has_removals and request.catalog.has(MEMBERS)
     columns = []
     for f in destination.payload_fields:
         if f in address_fields and members_join:
             columns.append(
-                f"case when batches.operation = 'remove' then members.{f} "
-                f"else batches.{_payload_column(f)} end"
+                f"case when diff.operation = 'remove' then members.{f} "
+                f"else diff.{_payload_column(f)} end as {f}"
             )
         else:
-            columns.append(f"batches.{_payload_column(f)}")
+            columns.append(f"diff.{_payload_column(f)} as {f}")
     join = (
         f"left join {MEMBERS} as members "
-        "on batches.operation = 'remove' and batches.one_id = members.one_id"
+        "on diff.operation = 'remove' and diff.one_id = members.one_id"
         if members_join
         else ""
     )
-    return connection.execute(
+    order = " ".join(f"when '{op}' then {rank}" for rank, op in enumerate(OPERATION_ORDER))
+    return connection.sql(
         f"""
-        select batches.record_fingerprint, batches.one_id, {", ".join(columns)}, batches.state_row_id
-        from _sync_batches as batches
+        select diff.one_id as external_id, {", ".join(columns)}, diff.record_fingerprint
+        from _sync_diff as diff
         {join}
-        order by batches.pending_key nulls last, batches.operation_rank,
-            batches.variant nulls last, batches.one_id
+        order by case diff.operation {order} end, diff.variant nulls last, diff.one_id
         """
-    )
+    ).to_arrow_reader(SEND_CHUNK_ROWS)

@@ -215,10 +215,10 @@ def test_killed_sync_through_a_faulty_service_converges_with_nothing_lost_or_dou
             [receiver.held_key],
         ) == 0
         assert warehouse.rows(
-            "select len(string_split(one_ids, ',')) from activation.sync_pending_batches "
+            "select json_array_length(one_ids), json_array_length(records) from activation.sync_pending_batches "
             "where idempotency_key = ?",
             [receiver.held_key],
-        ) == [(BATCH_SIZE,)]
+        ) == [(BATCH_SIZE, BATCH_SIZE)]
 
         # Reruns until one succeeds; a run may fail only by exhausting its retries.
         summary, failures = None, []

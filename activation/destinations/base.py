@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from typing import Any, ClassVar, Literal, NamedTuple
 from activation.destinations.normalise import NORMALISERS, hash_hex
 from activation.errors import ActivationError
 from activation.warehouse import AUDIENCE_COLUMNS, CONSENT_CHANNELS
+
+logger = logging.getLogger("activation.destinations")
 
 Operation = Literal["add", "remove", "update"]
 OPERATIONS: tuple[Operation, ...] = ("remove", "add", "update")
@@ -199,6 +202,19 @@ class Destination(ABC):
         self.config = config
         self.options = config.options
         self.run: RunInfo | None = None
+        # Requests sent again (or reconnections) after a transient failure, since the
+        # destination was built: the sync reads it around each batch.
+        self.retries = 0
+
+    def note_retry(self, failure: str, attempt: int, attempts: int, delay: float) -> None:
+        """Count a retry and say it on the log (stderr in the CLI): a service that does not
+        answer is never waited on in silence. `failure` never holds PII (a status, an error
+        class, the service's scrubbed message)."""
+        self.retries += 1
+        logger.warning(
+            "Destination %s: attempt %d of %d failed (%s); retrying in %.1f s",
+            self.name, attempt, attempts, failure, delay,
+        )
 
     @property
     def name(self) -> str:

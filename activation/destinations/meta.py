@@ -32,7 +32,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -53,8 +53,7 @@ from activation.destinations.http import (
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
 
-if TYPE_CHECKING:
-    import requests
+import requests
 
 MAX_ROWS_PER_REQUEST = 10_000
 # Payload field -> Meta schema key, in the order the schema lists them.
@@ -91,7 +90,9 @@ class MetaCustomAudienceDestination(Destination):
 
     def __init__(self, config) -> None:
         super().__init__(config)
-        self._http = HttpClient(self.name, RetryPolicy.from_options(self.options))
+        self._http = HttpClient(
+            self.name, RetryPolicy.from_options(self.options), on_retry=self.note_retry
+        )
         # Per operation: the batches and rows sent so far in this run's session.
         self._batches: dict[str, int] = {}
         self._rows: dict[str, int] = {}

@@ -34,7 +34,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 
@@ -58,8 +58,7 @@ from activation.destinations.normalise import cn_mobile_11_digits
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
 
-if TYPE_CHECKING:
-    import requests
+import requests
 
 API_VERSION = "2017-05-25"
 MAX_RECIPIENTS = 100
@@ -133,7 +132,9 @@ class SmsGatewayDestination(Destination):
 
     def __init__(self, config) -> None:
         super().__init__(config)
-        self._http = HttpClient(self.name, RetryPolicy.from_options(self.options))
+        self._http = HttpClient(
+            self.name, RetryPolicy.from_options(self.options), on_retry=self.note_retry
+        )
         self._last_query_at = 0.0
 
     @property

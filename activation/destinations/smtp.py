@@ -175,7 +175,9 @@ class SmtpDestination(Destination):
                 failures, last_failure = failures + 1, str(error)
                 if failures > self._policy.max_retries:
                     break
-                time.sleep(self._policy.delay(failures - 1, None))
+                delay = self._policy.delay(failures - 1, None)
+                self.note_retry(last_failure, failures, self._policy.max_retries + 1, delay)
+                time.sleep(delay)
                 continue
             except _Rejected as error:
                 outcomes[external_id] = RecordResult(external_id, str(error))

@@ -15,7 +15,6 @@ import orjson
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 
@@ -37,8 +36,7 @@ from activation.destinations.http import (
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
 
-if TYPE_CHECKING:
-    import requests
+import requests
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +58,8 @@ class WebhookDestination(Destination):
         # in the YAML and gets at-most-once sends.
         self.deduplicates_resends = self.options.deduplicates_resends
         self._http = HttpClient(
-            self.name, RetryPolicy.from_options(self.options), {"Content-Type": "application/json"}
+            self.name, RetryPolicy.from_options(self.options), {"Content-Type": "application/json"},
+            on_retry=self.note_retry,
         )
 
     def check(self) -> None:

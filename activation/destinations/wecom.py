@@ -55,7 +55,7 @@ import json
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -77,8 +77,7 @@ from activation.destinations.http import (
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
 
-if TYPE_CHECKING:
-    import requests
+import requests
 
 ACTIONS = ("tag", "group_send")
 MAX_RECIPIENTS_PER_TASK = 10_000
@@ -148,6 +147,7 @@ class WecomDestination(Destination):
             self.name,
             RetryPolicy.from_options(self.options),
             {"Content-Type": "application/json; charset=utf-8"},
+            on_retry=self.note_retry,
         )
         self._base = self.options.base_url.rstrip("/") + "/cgi-bin/"
         self._token: str | None = None
