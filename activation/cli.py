@@ -432,19 +432,23 @@ def _sync_text(summary) -> str:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the destinations as JSON.")
 @click.pass_obj
-def destinations(settings: Settings) -> None:
+def destinations(settings: Settings, as_json: bool) -> None:
     """List configured destinations and whether their secrets are set (never their values)."""
-    from activation.destinations import build_destination, load_destination_configs
+    from activation.destinations import load_destinations
 
-    for name, config in load_destination_configs(settings.destinations_file).items():
-        destination = build_destination(config)
-        batch = destination.batch_size or "one per operation"
-        click.echo(f"{name}  type={config.type}  channel={config.channel}  batch={batch}  "
-                   f"holdout={config.holdout_share:.0%}  fields={','.join(config.payload_fields)}")
-        for key in destination.secret_names:
-            status = "set" if destination.secret(key) else "MISSING"
-            click.echo(f"  secret {config.secret_env_var(key)}: {status}")
+    described = load_destinations(settings.destinations_file).described()
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    for destination in described:
+        batch = destination["batch_size"] or "one per operation"
+        click.echo(f"{destination['name']}  type={destination['type']}  channel={destination['channel']}  "
+                   f"mode={destination['mode']}  batch={batch}  holdout={destination['holdout_share']:.0%}  "
+                   f"fields={','.join(destination['fields'])}")
+        for variable, is_set in destination["secrets"].items():
+            click.echo(f"  secret {variable}: {'set' if is_set else 'MISSING'}")
 
 
 @main.command()

@@ -337,7 +337,7 @@ def test_feedback_reports_each_customers_send_status(build, service):
         ({**TAG, "userid": None}, "tag needs tag_id and userid"),
         ({**GROUP_SEND, "message_text": "长" * 1400}, "longer than WeCom's 4000 bytes"),
         ({**GROUP_SEND, "tag_id": "et_vip"}, "belong to action tag"),
-        ({**TAG, "action": "broadcast"}, "action must be one of tag, group_send"),
+        ({**TAG, "action": "broadcast"}, "action: must be 'tag' or 'group_send', got 'broadcast'"),
         ({**TAG, "hashed_fields": ["wechat_unionid"]}, "cannot be hashed"),
     ],
 )

@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from dataclasses import dataclass
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from activation.cli import main
+from activation.config import Strict
 from activation.destinations import BatchResult, Destination, SentRecord
 from activation.destinations import config as destination_config
 from activation.errors import ActivationError
@@ -25,8 +25,7 @@ from tests.test_feedback_serve import insert_ledger, landed_rows, reject_rows, w
 DESTINATION = "sms_vendor"
 
 
-@dataclass(frozen=True)
-class PullOptions:
+class PullOptions(Strict):
     batch_size: int = 100
 
 

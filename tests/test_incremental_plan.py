@@ -23,6 +23,7 @@ from activation import warehouse as warehouse_module
 from activation.cli import main
 from activation.errors import DestinationError
 from activation.settings import Settings
+from activation.destinations import load_destinations
 from activation.sync import SyncOptions, plan_audience, sync_audience
 from activation.sync_plan import build_plan
 from tests.conftest import AS_OF_DATE, AUDIENCE, AUDIENCE_DDL, PROJECT_DIR, SECRET, make_member
@@ -81,8 +82,9 @@ def both_plans(settings: Settings, destination: str, campaign_id: str | None = N
     results = []
     for full_diff in (False, True):
         with warehouse_module.connect(settings.duckdb_path, read_only=True) as connection:
+            destinations = load_destinations(settings.destinations_file)
             request, _ = sync_module._request(
-                connection, settings, sync_module._destination(settings, destination), AUDIENCE,
+                connection, destinations, destinations.build(destination), AUDIENCE,
                 SyncOptions(campaign_id=campaign_id),
             )
             counts = build_plan(connection, request, full_diff=full_diff)

@@ -7,13 +7,14 @@ in one call and say, per record, whether it was taken.
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
+
+from pydantic import BaseModel
 
 from activation.destinations.normalise import NORMALISERS, hash_hex
 from activation.errors import ActivationError
@@ -173,8 +174,9 @@ def secret_env_var(destination_name: str, key: str) -> str:
 
 class Destination(ABC):
     type_name: ClassVar[str]
-    # A dataclass of the type's own options (defaults = optional); parsed from the YAML.
-    Options: ClassVar[type]
+    # The type's own options, a pydantic model (defaults = optional), read from its entry in
+    # destinations.yml by activation.config's loader.
+    Options: ClassVar[type[BaseModel]]
     # Secret keys, read only from ACTIVATE__<NAME>__<KEY>.
     secret_names: ClassVar[tuple[str, ...]] = ()
     # Sync modes the service can honour; the first is the default when the YAML names none.
@@ -306,4 +308,4 @@ class Destination(ABC):
 
     @classmethod
     def option_names(cls) -> list[str]:
-        return [option.name for option in dataclasses.fields(cls.Options)]
+        return list(cls.Options.model_fields)

@@ -64,6 +64,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from activation.config import PositiveWholeNumber, Strict
 from activation.destinations.base import (
     CHANNEL_ADDRESS_FIELDS,
     BatchResult,
@@ -125,13 +126,12 @@ CROWD_PACKS: dict[str, CrowdPack] = {
 NO_CROWD_PACK = "none"
 
 
-@dataclass(frozen=True)
-class FileOptions:
+class FileOptions(Strict):
     path: Path
     # csv (default), jsonl or parquet; a crowd pack has its platform's own format instead.
     format: str | None = None
     crowd_pack: str = NO_CROWD_PACK
-    batch_size: int = 100_000
+    batch_size: PositiveWholeNumber = 100_000
 
 
 class FileDestination(Destination):

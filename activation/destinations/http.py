@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import requests
 import urllib3
 
+from activation.config import NonNegativeWholeNumber, PositiveNumber, Strict
 from activation.errors import DestinationError
 from activation.masking import scrub_pii
 
@@ -35,19 +36,19 @@ TransientCheck = Callable[[requests.Response], "float | None"]
 RetryReport = Callable[[str, int, int, float], None]
 
 
-@dataclass(frozen=True, kw_only=True)
-class HttpOptions:
+class HttpOptions(Strict):
     """The YAML options every HTTP destination shares: pace, timeouts and retries. A
-    destination's Options derive from it (keyword-only, so required options may follow)."""
+    destination's Options derive from it."""
 
-    rate_limit: float | None = None
-    connect_timeout_seconds: float = 5.0
-    read_timeout_seconds: float = 30.0
-    max_retries: int = 5
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 30.0
+    # Calls per second; none: as fast as the service answers.
+    rate_limit: PositiveNumber | None = None
+    connect_timeout_seconds: PositiveNumber = 5.0
+    read_timeout_seconds: PositiveNumber = 30.0
+    max_retries: NonNegativeWholeNumber = 5
+    backoff_base_seconds: PositiveNumber = 1.0
+    backoff_max_seconds: PositiveNumber = 30.0
     # The longest Retry-After honoured; a longer one stops the sync (rerun it later).
-    max_retry_after_seconds: float = 300.0
+    max_retry_after_seconds: PositiveNumber = 300.0
 
 
 @dataclass(frozen=True)

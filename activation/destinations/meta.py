@@ -31,11 +31,11 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 
+from activation.config import PositiveNumber, PositiveWholeNumber, Text
 from activation.destinations.base import (
     BatchResult,
     Destination,
@@ -67,15 +67,14 @@ PERMISSION_CODES = frozenset({10, 200, 294})
 _API_VERSION = re.compile(r"^v\d+\.\d+$")
 
 
-@dataclass(frozen=True, kw_only=True)
 class MetaCustomAudienceOptions(HttpOptions):
-    audience_id: str
-    api_version: str = "v21.0"
-    base_url: str = "https://graph.facebook.com"
-    batch_size: int = MAX_ROWS_PER_REQUEST
+    audience_id: Text
+    api_version: Text = "v21.0"
+    base_url: Text = "https://graph.facebook.com"
+    batch_size: PositiveWholeNumber = MAX_ROWS_PER_REQUEST
     # 10,000 rows of hashes are about 1.5 MB: give the upload time.
-    read_timeout_seconds: float = 60.0
-    backoff_max_seconds: float = 60.0
+    read_timeout_seconds: PositiveNumber = 60.0
+    backoff_max_seconds: PositiveNumber = 60.0
 
 
 class MetaCustomAudienceDestination(Destination):

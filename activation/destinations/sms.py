@@ -33,11 +33,11 @@ import json
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 
+from activation.config import PositiveWholeNumber, Text
 from activation.destinations.base import (
     PAYLOAD_FIELD_CHOICES,
     BatchResult,
@@ -106,17 +106,16 @@ ACCOUNT_CODES = frozenset(
 DELIVERY_EVENTS = {2: "failed", 3: "delivered"}
 
 
-@dataclass(frozen=True, kw_only=True)
 class SmsGatewayOptions(HttpOptions):
-    sign_name: str
-    template_code: str
+    sign_name: Text
+    template_code: Text
     # A/B: variant -> template code; a variant not listed uses template_code.
-    variant_template_codes: dict | None = None
-    endpoint: str = "https://dysmsapi.aliyuncs.com"
-    region_id: str = "cn-hangzhou"
+    variant_template_codes: dict[str, Text] | None = None
+    endpoint: Text = "https://dysmsapi.aliyuncs.com"
+    region_id: Text = "cn-hangzhou"
     # Template variable -> payload field, e.g. {name: display_name, level: member_level}.
-    template_params: dict | None = None
-    batch_size: int = MAX_RECIPIENTS
+    template_params: dict[str, str] | None = None
+    batch_size: PositiveWholeNumber = MAX_RECIPIENTS
 
 
 class SmsGatewayDestination(Destination):

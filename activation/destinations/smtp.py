@@ -43,10 +43,10 @@ import ssl
 import string
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 
+from activation.config import NonNegativeWholeNumber, PositiveNumber, PositiveWholeNumber, Strict
 from activation.destinations.base import BatchResult, Destination, Operation, Record, RecordResult
 from activation.destinations.http import MAX_ERROR_MESSAGE_CHARS, RetryPolicy
 from activation.errors import ActivationError, DestinationError
@@ -58,22 +58,21 @@ EXTERNAL_ID_HEADER = "X-Onedata-External-Id"
 CAMPAIGN_HEADER = "X-Onedata-Campaign-Id"
 
 
-@dataclass(frozen=True)
-class SmtpOptions:
+class SmtpOptions(Strict):
     host: str
     from_address: str
     subject: str
     body_template: str
-    port: int = 25
+    port: PositiveWholeNumber = 25
     # STARTTLS on a plain connection (port 587), or TLS from the start (port 465).
     starttls: bool = False
     use_ssl: bool = False
-    batch_size: int = 100
-    rate_limit: float | None = None
-    timeout_seconds: float = 30.0
-    max_retries: int = 5
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 30.0
+    batch_size: PositiveWholeNumber = 100
+    rate_limit: PositiveNumber | None = None
+    timeout_seconds: PositiveNumber = 30.0
+    max_retries: NonNegativeWholeNumber = 5
+    backoff_base_seconds: PositiveNumber = 1.0
+    backoff_max_seconds: PositiveNumber = 30.0
 
 
 class _Transient(Exception):

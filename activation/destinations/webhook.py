@@ -14,10 +14,10 @@ import hmac
 import orjson
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 
+from activation.config import PositiveWholeNumber, Text
 from activation.destinations.base import (
     BatchResult,
     Destination,
@@ -39,10 +39,9 @@ from activation.masking import scrub_pii
 import requests
 
 
-@dataclass(frozen=True, kw_only=True)
 class WebhookOptions(HttpOptions):
-    url: str
-    batch_size: int = 500
+    url: Text
+    batch_size: PositiveWholeNumber = 500
     # false for a receiver that ignores Idempotency-Key: batches are then sent at most once.
     deduplicates_resends: bool = True
 

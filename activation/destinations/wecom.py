@@ -54,11 +54,11 @@ import datetime as dt
 import json
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 
+from activation.config import PositiveWholeNumber, Text
 from activation.destinations.base import (
     BatchResult,
     Destination,
@@ -109,18 +109,17 @@ FAIL_LIST_ERROR = (
 )
 
 
-@dataclass(frozen=True, kw_only=True)
 class WecomOptions(HttpOptions):
-    corp_id: str
-    action: str
-    base_url: str = "https://qyapi.weixin.qq.com"
+    corp_id: Text
+    action: Literal["tag", "group_send"]
+    base_url: Text = "https://qyapi.weixin.qq.com"
     # tag: the tag to mark and the staff member whose contact list holds the customers.
     tag_id: str | None = None
     userid: str | None = None
     # group_send: the staff member asked to send, and the text every customer of a batch gets.
     sender: str | None = None
     message_text: str | None = None
-    batch_size: int = 1000
+    batch_size: PositiveWholeNumber = 1000
 
 
 class WecomDestination(Destination):
