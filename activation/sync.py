@@ -30,15 +30,13 @@ from activation import state, warehouse
 from activation.assignment import DEFAULT_VARIANT, AssignmentPlan, score
 from activation.destinations import (
     Destination,
+    Destinations,
     Operation,
     Record,
     RecordResult,
     RunInfo,
-    build_destination,
-    load_destination_configs,
-    load_frequency_caps,
+    load_destinations,
 )
-from activation.destinations.config import load_global_holdout_share
 from activation.errors import ActivationError, DestinationError
 from activation.guardrails import GuardrailReport, check_guardrails
 from activation.masking import scrub_pii
@@ -199,13 +197,20 @@ class SyncOptions:
 
 
 def plan_audience(
-    settings: Settings, audience_name: str, destination_name: str, options: SyncOptions = SyncOptions()
+    settings: Settings,
+    audience_name: str,
+    destination_name: str,
+    options: SyncOptions = SyncOptions(),
+    *,
+    destinations: Destinations | None = None,
 ) -> SyncPlanReport:
-    """What a sync would send now; reads the warehouse only."""
-    destination = _destination(settings, destination_name)
+    """What a sync would send now; reads the warehouse only. destinations: destinations.yml as
+    the command read it (read from settings when not given)."""
+    destinations = destinations or load_destinations(settings.destinations_file)
+    destination = destinations.build(destination_name)
     with warehouse.connect(settings.duckdb_path, read_only=True) as connection:
         _limit_memory(connection)
-        request, version = _request(connection, settings, destination, audience_name, options)
+        request, version = _request(connection, destinations, destination, audience_name, options)
         counts = build_plan(connection, request, full_diff=options.full_diff)
         guardrails = check_guardrails(connection, request, counts, allow_removals=options.allow_removals)
         samples = {
@@ -237,6 +242,7 @@ def sync_audience(
     options: SyncOptions = SyncOptions(),
     *,
     on_progress: ProgressCallback | None = None,
+    destinations: Destinations | None = None,
 ) -> SyncSummary:
     """Plan, check the guardrails, send. A sync the guardrails refuse (activation/guardrails.py)
     sends nothing and changes nothing but the run it records (status `refused`); its summary
@@ -245,15 +251,17 @@ def sync_audience(
     Batches an earlier run sent without recording the answer (killed, or the answer lost) are
     settled first: resent exactly as they were, under the same key, to a service that
     recognises a resent batch, their members counting as held by the destination in the plan;
-    recorded `unknown` and not resent for any other service."""
+    recorded `unknown` and not resent for any other service. destinations: destinations.yml as
+    the command read it (read from settings when not given)."""
     dry_run = options.dry_run
-    destination = _destination(settings, destination_name)
+    destinations = destinations or load_destinations(settings.destinations_file)
+    destination = destinations.build(destination_name)
     destination.check()
     started = time.monotonic()
     with warehouse.connect(settings.duckdb_path, read_only=False) as connection:
         _limit_memory(connection)
         _checkpoint_at_close(connection)
-        request, version = _request(connection, settings, destination, audience_name, options)
+        request, version = _request(connection, destinations, destination, audience_name, options)
         missing = [
             f"{table}.{column}"
             for table, columns in state.ADDED_COLUMNS.items()
@@ -368,7 +376,7 @@ def _limit_memory(connection: duckdb.DuckDBPyConnection) -> None:
 
 def _request(
     connection: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    destinations: Destinations,
     destination: Destination,
     audience_name: str,
     options: SyncOptions,
@@ -380,7 +388,7 @@ def _request(
     assignment = AssignmentPlan(
         campaign_id=options.campaign_id or f"{audience.name}__{destination.name}",
         holdout_share=share,
-        global_holdout_share=load_global_holdout_share(settings.destinations_file),
+        global_holdout_share=destinations.global_holdout_share,
         variants=options.variants,
     )
     request = SyncRequest(
@@ -388,7 +396,7 @@ def _request(
         destination=destination,
         assignment=assignment,
         catalog=catalog,
-        frequency_caps=tuple(load_frequency_caps(settings.destinations_file)),
+        frequency_caps=destinations.frequency_caps,
         registered_days=options.registered_days,
         capture_id=catalog.capture_id(audience),
     )
@@ -723,16 +731,6 @@ class _Batch:
             record_fingerprints=[fingerprint for _, fingerprint in sent],
             records=self.records,
         )
-
-
-def _destination(settings: Settings, name: str) -> Destination:
-    configs = load_destination_configs(settings.destinations_file)
-    if name not in configs:
-        raise ActivationError(
-            f"Unknown destination {name!r}. Configured in {settings.destinations_file}: "
-            f"{', '.join(configs) or 'none'}."
-        )
-    return build_destination(configs[name])
 
 
 def _idempotency_key(
