@@ -15,13 +15,11 @@ import hashlib
 import itertools
 import json
 import os
-import queue
 import secrets
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow as pa
@@ -38,13 +36,13 @@ from activation.destinations import (
     load_destinations,
 )
 from activation.errors import ActivationError, DestinationError
-from activation.guardrails import GuardrailReport, check_guardrails
+from activation.guardrails import check_guardrails
 from activation.masking import scrub_pii
 from activation.settings import Settings
-from activation.state import AnsweredBatch, PendingBatch, RunCounts
+from activation.state import AnsweredBatch, PendingBatch
+from activation.sync_pipeline import BatchRows, BatchWriter, Throttle
 from activation.sync_plan import (
     BatchPlan,
-    PlanCounts,
     SyncRequest,
     build_plan,
     plan_batches,
@@ -52,6 +50,13 @@ from activation.sync_plan import (
     record_new_assignments,
     send_query,
 )
+from activation.sync_report import Progress, ProgressCallback, SyncPlanReport, SyncSummary
+
+# The summary and report types are part of this module's interface.
+__all__ = [
+    "Progress", "ProgressCallback", "SyncOptions", "SyncPlanReport", "SyncSummary",
+    "holdout_score", "plan_audience", "sync_audience",
+]
 
 PLAN_SAMPLE_SIZE = 10
 SYNC_MEMORY_LIMIT_ENV = "ONEDATA_SYNC_MEMORY_LIMIT"
@@ -61,122 +66,6 @@ SYNC_CHECKPOINT_THRESHOLD = "1GB"
 def holdout_score(campaign_id: str, one_id: str) -> float:
     """A stable number in [0, 1) per (campaign, person); below the holdout share = holdout."""
     return score(campaign_id, one_id)
-
-
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    total: int
-    elapsed_seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-@dataclass
-class SyncSummary:
-    run_id: str
-    audience: str
-    destination: str
-    campaign_id: str
-    mode: str
-    audience_version: str
-    dry_run: bool
-    status: str
-    audience_size: int = 0
-    added: int = 0
-    removed: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    held_out: int = 0
-    suppressed: int = 0
-    capped: int = 0
-    rejected: int = 0
-    # Records of batches an earlier run sent without recording the answer, sent again exactly
-    # as they were first sent, under the same key (counted in sent).
-    resent: int = 0
-    # Sent, but the service's answer was lost (counted in sent; recorded `unknown`, not resent).
-    unknown: int = 0
-    batches: int = 0
-    # Requests the destination sent again after a transient failure, in all and per batch
-    # (batch number -> retries, for the batches that needed any).
-    retries: int = 0
-    batch_retries: dict[int, int] = field(default_factory=dict)
-    # The whole sync, from opening the warehouse to closing it, and that time by phase: "plan"
-    # (open, read, plan, record the run), "send" (the batches and what they recorded), "close"
-    # (the checkpoint that folds the sync's log into the file: see _checkpoint_at_close).
-    seconds: float = 0.0
-    phase_seconds: dict[str, float] = field(default_factory=dict)
-    # "changed": only the members changed since the last completed sync were compared; "all".
-    compared: str = "all"
-    full_diff_reason: str | None = None
-    suppression_reasons: dict[str, int] = field(default_factory=dict)
-    rejection_reasons: dict[str, int] = field(default_factory=dict)
-    # The plan against what the destination holds: what tripped, and whether the sync was
-    # refused for it (status `refused`, nothing sent) or let go on.
-    guardrails: GuardrailReport | None = None
-
-    @property
-    def sent(self) -> int:
-        return self.added + self.updated + self.removed + self.resent
-
-    def as_dict(self) -> dict:
-        guardrails = self.guardrails.as_dict() if self.guardrails else None
-        return {**asdict(self), "sent": self.sent, "guardrails": guardrails}
-
-    def run_counts(self) -> RunCounts:
-        return RunCounts(
-            added=self.added,
-            removed=self.removed,
-            unchanged=self.unchanged,
-            held_out=self.held_out,
-            suppressed=self.suppressed,
-            rejected=self.rejected,
-            capped=self.capped,
-        )
-
-
-@dataclass
-class SyncPlanReport:
-    """What `activate plan` shows: what a sync would do now, nothing sent or written."""
-
-    audience: str
-    destination: str
-    campaign_id: str
-    mode: str
-    audience_version: str
-    counts: PlanCounts
-    samples: dict[str, list[str]]
-    # Whether `activate sync` would be refused now (activation/guardrails.py).
-    guardrails: GuardrailReport
-
-    def as_dict(self) -> dict:
-        counts = self.counts
-        return {
-            "audience": self.audience,
-            "destination": self.destination,
-            "campaign_id": self.campaign_id,
-            "mode": self.mode,
-            "audience_version": self.audience_version,
-            "audience_size": counts.audience_size,
-            "adds": counts.operations["add"],
-            "updates": counts.operations["update"],
-            "removes": counts.operations["remove"],
-            "unchanged": counts.unchanged,
-            "held_out": counts.held_out,
-            "new_assignments": counts.new_assignments,
-            "capped": counts.capped,
-            "suppressed": counts.suppressed,
-            "suppression_reasons": dict(counts.ineligible),
-            "compared": counts.compared,
-            "full_diff_reason": counts.full_diff_reason,
-            "samples": self.samples,
-            "guardrails": self.guardrails.as_dict(),
-        }
 
 
 @dataclass(frozen=True)
@@ -416,13 +305,13 @@ class _Sender:
         self.dry_run = dry_run
         self.on_progress = on_progress
         self.audience_version = audience_version
-        self.throttle = _Throttle(None if dry_run else destination.rate_limit)
+        self.throttle = Throttle(None if dry_run else destination.rate_limit)
         self.rejections: Counter[str] = Counter()
         self.sent: Counter[str] = Counter()
         # Most destinations take records as read; skip the per-record call when encode() would
         # return them unchanged.
         self.encodes = bool(destination.hashed_fields) or type(destination).encode is not Destination.encode
-        self.writer: _Writer | None = None
+        self.writer: BatchWriter | None = None
 
     def send(
         self, request: SyncRequest, pending: list[PendingBatch], total: int, *,
@@ -444,12 +333,12 @@ class _Sender:
         reader, self.connection = self.connection, self.connection.cursor()
         if not self.dry_run:
             destination.start_run(self.run)
-            self.writer = _Writer(self.connection.cursor())
+            self.writer = BatchWriter(self.connection.cursor())
         closing = False
         rows = None
         try:
             plans = plan_batches(reader, request, batch_size)
-            rows = _Rows(send_query(reader, request))
+            rows = BatchRows(send_query(reader, request))
             batches = itertools.chain(
                 map(self._resend, pending),
                 (self._prepare(plan, rows.take(plan.size)) for plan in plans),
@@ -630,78 +519,6 @@ class _Sender:
         state.finish_run(self.connection, self.run, status=status, counts=self.summary.run_counts())
 
 
-class _Rows:
-    """The diff as it streams from DuckDB, handed out in tables of exactly the sizes asked for
-    (a batch of plan_batches), with named columns."""
-
-    def __init__(self, reader: pa.RecordBatchReader) -> None:
-        self._reader = reader
-        self._rest = None
-
-    def take(self, size: int) -> pa.Table:
-        parts, taken = [], 0
-        while taken < size:
-            if self._rest is None or self._rest.num_rows == 0:
-                self._rest = self._reader.read_next_batch()
-            part = self._rest.slice(0, size - taken)
-            self._rest = self._rest.slice(part.num_rows)
-            parts.append(part)
-            taken += part.num_rows
-        return pa.Table.from_batches(parts, schema=self._reader.schema)
-
-    def close(self) -> None:
-        """Release the result, so that the connection can run other statements."""
-        self._reader.close()
-
-
-class _Writer:
-    """Commits answered batches in order on its own connection and thread, so the warehouse
-    writes of one batch overlap the network time of the next. A failed write stops the sync
-    at the next batch; the batches not yet committed stay pending and are resent by the rerun."""
-
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
-        self._connection = connection
-        self._work: queue.Queue = queue.Queue()
-        self._error: BaseException | None = None
-        self._committed = 0
-        self._progress = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="sync-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, batch_number: int, commit: Callable[..., None]) -> None:
-        self.raise_error()
-        self._work.put((batch_number, commit))
-
-    def wait_committed(self, batch_number: int) -> None:
-        """Until every batch up to this number is committed (or the writer failed)."""
-        with self._progress:
-            self._progress.wait_for(lambda: self._committed >= batch_number or self._error)
-        self.raise_error()
-
-    def raise_error(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def close(self, raise_error: bool = True) -> None:
-        self._work.put(None)
-        self._thread.join()
-        self._connection.close()
-        if raise_error:
-            self.raise_error()
-
-    def _run(self) -> None:
-        while (item := self._work.get()) is not None:
-            batch_number, commit = item
-            if self._error is None:
-                try:
-                    commit(self._connection)
-                except BaseException as error:  # handed to the sending thread
-                    self._error = error
-            with self._progress:
-                self._committed = batch_number
-                self._progress.notify_all()
-
-
 @dataclass
 class _Batch:
     number: int
@@ -753,15 +570,3 @@ def _new_run_id() -> str:
     return f"{state.utc_now():%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
 
 
-class _Throttle:
-    """Spaces calls to at most `rate` per second."""
-
-    def __init__(self, rate: float | None) -> None:
-        self._interval = 1 / rate if rate else 0.0
-        self._next_call_at = 0.0
-
-    def wait(self) -> None:
-        now = time.monotonic()
-        if now < self._next_call_at:
-            time.sleep(self._next_call_at - now)
-        self._next_call_at = max(now, self._next_call_at) + self._interval
