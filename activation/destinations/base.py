@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel
 
-from activation.destinations.normalise import NORMALISERS, hash_hex
+from activation.destinations.normalise import DEFAULT_COUNTRY, NORMALISERS, hash_hex
 from activation.errors import ActivationError
 from activation.warehouse import AUDIENCE_COLUMNS, CONSENT_CHANNELS
 
@@ -257,7 +257,7 @@ class Destination(ABC):
             if value is None:
                 continue
             normaliser = NORMALISERS[self.field_normalisers.get(field_name, "trimmed_lower")]
-            normalised = normaliser(value)
+            normalised = normaliser(value, self.default_country)
             if normalised is None:
                 unusable.append(field_name)
             encoded[field_name] = None if normalised is None else hash_hex(normalised, self.hash_algorithm)
@@ -266,6 +266,11 @@ class Destination(ABC):
             problem = f"invalid {' and '.join(sorted(unusable))}" if unusable else "no address"
             return None, f"{problem} for {self.type_name} (not sent)"
         return encoded, None
+
+    @property
+    def default_country(self) -> str:
+        """The country (ISO 3166 alpha-2) of a phone number written without its country code."""
+        return getattr(self.options, "default_country", None) or DEFAULT_COUNTRY
 
     @property
     def batch_size(self) -> int | None:
