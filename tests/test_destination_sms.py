@@ -15,7 +15,7 @@ import requests
 import yaml
 
 from activation.destinations import SentRecord, build_destination, load_destination_configs
-from activation.destinations.sms import percent_encode, rpc_signature
+from activation.destinations.aliyun_rpc import percent_encode, rpc_signature
 from activation.errors import ActivationError, DestinationError
 from tests.conformance import PHONE_PATTERN, RECORDS, RUN, DestinationConformance
 from tests.fakes.sms_server import FakeAliyunSms, _answer

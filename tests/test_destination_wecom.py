@@ -107,9 +107,9 @@ def test_an_expired_token_is_renewed_once_and_the_call_repeated(build, service):
 def test_the_token_is_renewed_shortly_before_it_expires(build, service):
     destination = build(**TAG)
     write(destination, RECORDS[:1])
-    started = destination._clock()
+    started = destination.api.clock()
     # 7200 s lifetime, renewed 300 s early: at 6901 s the cached token is no longer used.
-    destination._clock = lambda: started + 6901
+    destination.api.clock = lambda: started + 6901
 
     write(destination, RECORDS[1:2], key="key-2")
 
