@@ -331,13 +331,14 @@ class _Sender:
         # The diff streams from this connection (its temp tables) while each batch is committed
         # through a second connection to the same database.
         reader, self.connection = self.connection, self.connection.cursor()
+        plans = plan_batches(reader, request, batch_size)
+        self.run = dataclasses.replace(self.run, planned=_planned(pending, plans))
         if not self.dry_run:
             destination.start_run(self.run)
             self.writer = BatchWriter(self.connection.cursor())
         closing = False
         rows = None
         try:
-            plans = plan_batches(reader, request, batch_size)
             rows = BatchRows(send_query(reader, request))
             batches = itertools.chain(
                 map(self._resend, pending),
@@ -548,6 +549,16 @@ class _Batch:
             record_fingerprints=[fingerprint for _, fingerprint in sent],
             records=self.records,
         )
+
+
+def _planned(pending: list[PendingBatch], plans: list[BatchPlan]) -> dict[str, tuple[int, int]]:
+    """Per operation, the batches and records the run will send (RunInfo.planned)."""
+    planned: dict[str, tuple[int, int]] = {}
+    sizes = [(batch.operation, len(batch.records)) for batch in pending]
+    for operation, size in sizes + [(plan.operation, plan.size) for plan in plans]:
+        batches, records = planned.get(operation, (0, 0))
+        planned[operation] = (batches + 1, records + size)
+    return planned
 
 
 def _idempotency_key(

@@ -7,6 +7,7 @@ in one call and say, per record, whether it was taken.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from abc import ABC, abstractmethod
@@ -59,6 +60,10 @@ class RunInfo:
     audience_name: str
     destination_name: str
     campaign_id: str
+    # What the run will send, per operation: (batches, records), as the sync planned it before
+    # the first batch (pending batches of earlier runs included). Services that number a run's
+    # uploads in sessions (Meta) read it; empty when a destination is driven by hand.
+    planned: Mapping[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
 
 class RecordResult(NamedTuple):
@@ -177,8 +182,10 @@ class Destination(ABC):
     # The type's own options, a pydantic model (defaults = optional), read from its entry in
     # destinations.yml by activation.config's loader.
     Options: ClassVar[type[BaseModel]]
-    # Secret keys, read only from ACTIVATE__<NAME>__<KEY>.
+    # Secret keys, read only from ACTIVATE__<NAME>__<KEY>; check() names each one missing.
     secret_names: ClassVar[tuple[str, ...]] = ()
+    # Secrets used when set (a Meta app secret, for apps that require appsecret_proof).
+    optional_secret_names: ClassVar[tuple[str, ...]] = ()
     # Sync modes the service can honour; the first is the default when the YAML names none.
     supported_modes: ClassVar[tuple[Mode, ...]] = MODES
     # The service's own limit of records per call; a configured batch_size may not exceed it.

@@ -180,7 +180,7 @@ class Destinations:
                 "fields": list(config.payload_fields),
                 "secrets": {
                     config.secret_env_var(key): bool(destination.secret(key))
-                    for key in destination.secret_names
+                    for key in (*destination.secret_names, *destination.optional_secret_names)
                 },
             })
         return described
@@ -227,7 +227,7 @@ def _destination_config(
     destination_class = destination_type(entry.type)
     where = ("destinations", name)
     own_options = dict(entry.model_extra or {})
-    for key in destination_class.secret_names:
+    for key in (*destination_class.secret_names, *destination_class.optional_secret_names):
         if own_options.pop(key, None) is not None:
             problems.append(problem(
                 (*where, key), f"secrets do not belong in the file; set {secret_env_var(name, key)} instead"
@@ -269,7 +269,10 @@ def _destination_config(
         hashed_fields=frozenset(entry.hashed_fields),
         holdout_share=entry.holdout_share,
         options=options,
-        secrets={key: os.environ.get(secret_env_var(name, key)) for key in destination_class.secret_names},
+        secrets={
+            key: os.environ.get(secret_env_var(name, key))
+            for key in (*destination_class.secret_names, *destination_class.optional_secret_names)
+        },
         mode=mode,
         cost_per_record=entry.cost_per_record,
         guardrails=guardrails,
