@@ -233,6 +233,7 @@ def test_tag_marks_each_contact_of_the_staff_member(build, service):
     marks = [body for api, body in service.requests if api == "externalcontact/mark_tag"]
     assert marks[0] == {
         "userid": "staff_zhang", "external_userid": service.external_userid("p00001"), "add_tag": ["et_vip"],
+        "remove_tag": [],
     }
     assert service.marked[("staff_zhang", service.external_userid("p00003"))] == {"et_vip"}
 

@@ -15,7 +15,10 @@ rejected.
   contact of the staff member, 40096 invalid external_userid) rejects that record.
 - action `group_send` (mode append; document 92135): POST externalcontact/add_msg_template
   {chat_type: "single", external_userid: [... at most 10,000], sender, text: {content <= 4000
-  bytes}} -> {msgid, fail_list}. This creates a task that the staff member (`sender`) confirms in
+  bytes}, attachments: [{msgtype: image | link | miniprogram, <msgtype>: {...}}, ... at most 9]}
+  -> {msgid, fail_list}. `attachments` in the YAML: a list of {image: {media_id | pic_url}},
+  {link: {title, url, picurl, desc}}, {miniprogram: {title, appid, page, pic_media_id}}; a text,
+  attachments or both. This creates a task that the staff member (`sender`) confirms in
   the WeCom app before anything reaches a customer; the same message goes to every customer of
   the batch. Customers in fail_list are rejected; 40096/84061 reject the batch's records and any
   other errcode stops the sync. The API takes no client request id, so a batch whose answer was
@@ -28,10 +31,12 @@ rejected.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from activation.config import PositiveWholeNumber, Text
+from pydantic import Field, StringConstraints, model_validator
+
+from activation.config import PositiveWholeNumber, Strict, Text
 from activation.destinations.base import BatchResult, Destination, Operation, Record, RecordResult
 from activation.destinations.http import HttpClient, HttpOptions, RetryPolicy, display_url
 from activation.destinations.wecom_api import WecomClient, service_message
@@ -41,12 +46,57 @@ from activation.feedback_pulls import wecom_group_send_results
 ACTIONS = ("tag", "group_send")
 MAX_RECIPIENTS_PER_TASK = 10_000
 MAX_TEXT_BYTES = 4000
+MAX_ATTACHMENTS = 9
+ATTACHMENT_KINDS = ("image", "link", "miniprogram")
+HttpUrlText = Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
 # Answers about the contacts of an add_msg_template call rather than about its configuration.
 CONTACT_ERRCODES = frozenset({40096, 84061})
 FAIL_LIST_ERROR = (
     "WeCom left this customer out of the group message (add_msg_template fail_list: not a "
     "contact of the sender, or over WeCom's monthly group-message limit for the customer)"
 )
+
+
+class ImageAttachment(Strict):
+    # Uploaded with WeCom's media/upload (a temporary media id) or a pic_url on WeCom's servers.
+    media_id: str | None = None
+    pic_url: HttpUrlText | None = None
+
+
+class LinkAttachment(Strict):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    url: HttpUrlText
+    picurl: HttpUrlText | None = None
+    desc: Annotated[str, StringConstraints(max_length=512)] | None = None
+
+
+class MiniprogramAttachment(Strict):
+    title: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    # The mini program's appid (linked to the corp), the page to open and the cover's media id.
+    appid: Text
+    page: Text
+    pic_media_id: Text
+
+
+class Attachment(Strict):
+    """One of image, link or miniprogram; sent as {"msgtype": <kind>, <kind>: {...}}."""
+
+    image: ImageAttachment | None = None
+    link: LinkAttachment | None = None
+    miniprogram: MiniprogramAttachment | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Attachment:
+        kinds = [kind for kind in ATTACHMENT_KINDS if getattr(self, kind) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"an attachment is exactly one of {', '.join(ATTACHMENT_KINDS)}")
+        if self.image is not None and not (self.image.media_id or self.image.pic_url):
+            raise ValueError("an image needs media_id or pic_url")
+        return self
+
+    def as_sent(self) -> dict:
+        [kind] = [kind for kind in ATTACHMENT_KINDS if getattr(self, kind) is not None]
+        return {"msgtype": kind, kind: getattr(self, kind).model_dump(exclude_none=True)}
 
 
 class WecomOptions(HttpOptions):
@@ -56,9 +106,11 @@ class WecomOptions(HttpOptions):
     # tag: the tag to mark and the staff member whose contact list holds the customers.
     tag_id: str | None = None
     userid: str | None = None
-    # group_send: the staff member asked to send, and the text every customer of a batch gets.
+    # group_send: the staff member asked to send, and what every customer of a batch gets: a
+    # text and/or attachments (an image, a link card, a mini-program page; at most 9).
     sender: str | None = None
     message_text: str | None = None
+    attachments: Annotated[list[Attachment], Field(max_length=MAX_ATTACHMENTS)] = []
     batch_size: PositiveWholeNumber = 1000
 
 
@@ -106,14 +158,17 @@ class WecomDestination(Destination):
         if options.action == "tag":
             if not options.tag_id or not options.userid:
                 problems.append("action tag needs tag_id and userid (the staff member who owns the contacts)")
-            if options.sender or options.message_text:
-                problems.append("sender and message_text belong to action group_send, not tag")
+            if options.sender or options.message_text or options.attachments:
+                problems.append("sender, message_text and attachments belong to action group_send, not tag")
             if self.mode not in ("mirror", "upsert"):
                 problems.append(f"action tag supports mode mirror or upsert, not {self.mode}")
         else:
-            if not options.sender or not options.message_text:
-                problems.append("action group_send needs sender (the staff member who sends) and message_text")
-            elif len(options.message_text.encode("utf-8")) > MAX_TEXT_BYTES:
+            if not options.sender or not (options.message_text or options.attachments):
+                problems.append(
+                    "action group_send needs sender (the staff member who sends) and message_text "
+                    "or attachments"
+                )
+            elif options.message_text and len(options.message_text.encode("utf-8")) > MAX_TEXT_BYTES:
                 problems.append(f"message_text is longer than WeCom's {MAX_TEXT_BYTES} bytes")
             if options.tag_id or options.userid:
                 problems.append("tag_id and userid belong to action tag, not group_send")
@@ -156,15 +211,14 @@ class WecomDestination(Destination):
         external_userid, problem = self._external_userid(record)
         if problem:
             return RecordResult(external_id, problem)
-        change = "remove_tag" if operation == "remove" else "add_tag"
-        body = self.api.call(
-            "externalcontact/mark_tag",
-            {
-                "userid": self.options.userid,
-                "external_userid": external_userid,
-                change: [self.options.tag_id],
-            },
-        )
+        tags = [self.options.tag_id]
+        # Both lists, the other one empty, as wechatpy's mark_tag sends them.
+        body = self.api.call("externalcontact/mark_tag", {
+            "userid": self.options.userid,
+            "external_userid": external_userid,
+            "add_tag": tags if operation != "remove" else [],
+            "remove_tag": tags if operation == "remove" else [],
+        })
         return RecordResult(external_id, None if body["errcode"] == 0 else service_message(body))
 
     def _send_group_message(self, records: Sequence[Record]) -> BatchResult:
@@ -179,15 +233,7 @@ class WecomDestination(Destination):
                 recipients.setdefault(external_userid, []).append(record["external_id"])
         msgid = None
         if recipients:
-            body = self.api.call(
-                "externalcontact/add_msg_template",
-                {
-                    "chat_type": "single",
-                    "external_userid": list(recipients),
-                    "sender": self.options.sender,
-                    "text": {"content": self.options.message_text},
-                },
-            )
+            body = self.api.call("externalcontact/add_msg_template", self._message(list(recipients)))
             if body["errcode"] in CONTACT_ERRCODES:
                 for external_ids in recipients.values():
                     errors.update(dict.fromkeys(external_ids, service_message(body)))
@@ -205,6 +251,15 @@ class WecomDestination(Destination):
                 for record in records
             )
         )
+
+    def _message(self, external_userids: list[str]) -> dict:
+        """The add_msg_template body: who, from whom, and the text and attachments."""
+        message: dict = {"chat_type": "single", "external_userid": external_userids, "sender": self.options.sender}
+        if self.options.message_text:
+            message["text"] = {"content": self.options.message_text}
+        if self.options.attachments:
+            message["attachments"] = [attachment.as_sent() for attachment in self.options.attachments]
+        return message
 
     # --- contacts --------------------------------------------------------------------------
 
