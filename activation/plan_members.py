@@ -25,7 +25,7 @@ import duckdb
 from activation import state
 from activation.assignment import HOLDOUT
 from activation.destinations import Destination
-from activation.destinations.base import CHANNEL_ADDRESS_FIELDS
+from activation.destinations.base import CHANNEL_ADDRESS_FIELDS, CONTACT_KEY_CHANNELS
 from activation.errors import ActivationError
 from activation.warehouse import consent_column
 
@@ -138,9 +138,9 @@ def _candidates(request: SyncRequest, incremental: bool) -> Stage:
     # a third of md5's cost over a million members. (A DuckDB upgrade that changed it would
     # resend every held record once, as an update.)
     fingerprint_input = ", ".join(
-        [repr(config_fingerprint(destination))] + [f"audience.{f}" for f in destination.payload_fields]
+        [repr(config_fingerprint(destination))] + [sent_value(f, destination) for f in destination.payload_fields]
     )
-    payload = ", ".join(f"audience.{f} as {payload_column(f)}" for f in destination.payload_fields)
+    payload = ", ".join(f"{sent_value(f, destination)} as {payload_column(f)}" for f in destination.payload_fields)
     return Stage("candidates", f"""
         select
             audience.one_id,
@@ -155,6 +155,15 @@ def _candidates(request: SyncRequest, incremental: bool) -> Stage:
             {payload}
         {audience_from(request, suppression_join, incremental=incremental)}
     """)
+
+
+def sent_value(field_name: str, destination: Destination) -> str:
+    """The SQL of what is sent for a payload field: the audience's value, except for another
+    channel's contact key, sent only for the members who consented to that channel (PIPL)."""
+    channel = CONTACT_KEY_CHANNELS.get(field_name)
+    if channel is None or field_name in CHANNEL_ADDRESS_FIELDS[destination.channel]:
+        return f"audience.{field_name}"
+    return f"case when audience.{consent_column(channel)} then audience.{field_name} end"
 
 
 def _compared(request: SyncRequest) -> Stage:

@@ -28,8 +28,9 @@ def test_shipped_file_defines_the_csv_drop_and_the_crm_webhook(monkeypatch):
     assert configs["csv_drop"].options.path == Path("data/outbox")
     assert (configs["crm_webhook"].type, configs["crm_webhook"].channel) == ("webhook", "sms")
     assert configs["crm_webhook"].options.url == "http://127.0.0.1:8765/onedata"
+    # `generic` names no other channel's contact key: an SMS destination gets no e-mail.
     assert configs["crm_webhook"].payload_fields == (
-        "phone", "email", "display_name", "member_level", "lifecycle_stage", "rfm_group",
+        "phone", "display_name", "member_level", "lifecycle_stage", "rfm_group",
     )
 
 

@@ -122,6 +122,44 @@ def test_no_ineligible_member_reaches_any_payload_on_any_channel(
     assert not any("@" in (record["email"] or "") for record in ads_records)
 
 
+@pytest.mark.parametrize("fields", ["generic", ["email", "wechat_openid", "display_name"]])
+def test_another_channel_s_contact_key_leaves_only_when_named_and_consented(
+    settings, warehouse, receiver, tmp_path, env, fields
+):
+    """PIPL's data minimisation: an SMS destination sends phones; an e-mail address or an
+    openid only when its `fields` name it, and only for members who consented to e-mail or to
+    WeChat. Every payload that arrived is searched for the others' addresses."""
+    members = [make_member(n) for n in EVERYONE]
+    for member in members:
+        number = int(member["one_id"][1:])
+        member["is_email_consented"] = number % 4 != 0
+        member["is_wechat_consented"] = number % 5 != 0
+    warehouse.write_audience(members)
+    configured = configure(settings, receiver, tmp_path, sms_list={"channel": "sms", "fields": fields})
+
+    summary = sync_audience(configured, AUDIENCE, "sms_list")
+
+    assert summary.added > 20
+    bodies = b"".join(receiver.bodies_raw).decode()
+    records = {record["external_id"]: record for batch in receiver.batches for record in batch["records"]}
+    for member in members:
+        record = records.get(member["one_id"])
+        email_allowed = fields != "generic" and member["is_email_consented"]
+        openid_allowed = fields != "generic" and member["is_wechat_consented"]
+        # Nobody's address leaves where it may not, whether the member was sent or not.
+        assert (f'"{member["email"]}"' in bodies) == bool(record and email_allowed), member["one_id"]
+        assert (f'"{member["wechat_openid"]}"' in bodies) == bool(record and openid_allowed), member["one_id"]
+        if record:
+            assert record["phone"] == member["phone"]
+            assert record.get("email") == (member["email"] if email_allowed else None)
+    # Withdrawing e-mail consent changes what is held: the next sync updates the record.
+    withdrawn = next(m for m in members if m["one_id"] in records and m["is_email_consented"])
+    withdrawn["is_email_consented"] = False
+    warehouse.write_audience(members)
+    again = sync_audience(configured, AUDIENCE, "sms_list")
+    assert (again.updated, again.added) == ((1, 0) if fields != "generic" else (0, 0))
+
+
 def test_upsert_never_removes_and_append_sends_each_member_once_per_campaign(
     settings, warehouse, receiver, tmp_path, env
 ):

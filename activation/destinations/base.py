@@ -42,7 +42,19 @@ CHANNEL_ADDRESS_FIELDS: dict[str, tuple[str, ...]] = {
     "ad_platform": ("phone", "email"),
 }
 assert tuple(CHANNEL_ADDRESS_FIELDS) == CONSENT_CHANNELS, "one address rule per consent channel"
-GENERIC_FIELDS = ("phone", "email", "display_name", "member_level", "lifecycle_stage", "rfm_group")
+# The channel a contact key reaches a member on. A destination always sends its own channel's
+# address; another channel's contact key only when its `fields` name it, and then only for the
+# members who consented to that channel (PIPL's data minimisation): null for the others.
+CONTACT_KEY_CHANNELS: dict[str, str] = {
+    "phone": "sms",
+    "email": "email",
+    "wechat_unionid": "wecom",
+    "wechat_openid": "wechat",
+    "app_device_id": "app_push",
+}
+# `fields: generic`: the channel's address (always sent) and the profile fields; no other
+# channel's contact key.
+GENERIC_FIELDS = ("display_name", "member_level", "lifecycle_stage", "rfm_group")
 # Audience columns a destination may ask for: the contract minus ids, consent flags and dates.
 PAYLOAD_FIELD_CHOICES = tuple(
     column for column in AUDIENCE_COLUMNS
