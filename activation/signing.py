@@ -18,10 +18,13 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import time
 from collections.abc import Mapping
 
 SCHEMES = ("onedata", "standard_webhooks")
+# The secret `activate feedback serve` verifies callbacks with; it also signs unsubscribe links.
+FEEDBACK_SECRET_ENV = "ACTIVATE__FEEDBACK__SECRET"
 TOLERANCE_SECONDS = 300
 STANDARD_SECRET_PREFIX = "whsec_"
 
@@ -80,3 +83,28 @@ def standard_key(secret: str) -> bytes:
 
 def _fresh(timestamp: str, now: float) -> bool:
     return timestamp.isascii() and timestamp.isdigit() and abs(now - int(timestamp)) <= TOLERANCE_SECONDS
+
+
+def unsubscribe_token(secret: str, campaign_id: str, one_id: str, destination_name: str) -> str:
+    """What an unsubscribe link carries: who (one_id, a pseudonym, never an address), which
+    campaign and destination, and an HMAC so that nobody can unsubscribe someone else."""
+    claims = base64.urlsafe_b64encode(
+        json.dumps([campaign_id, one_id, destination_name], separators=(",", ":")).encode()
+    ).decode("ascii").rstrip("=")
+    return f"{claims}.{_token_mac(secret, claims)}"
+
+
+def read_unsubscribe_token(secret: str, token: str) -> dict[str, str] | None:
+    """{campaign_id, one_id, destination_name} of a token signed with the secret, else None."""
+    claims, _, mac = token.partition(".")
+    if not claims or not hmac.compare_digest(mac, _token_mac(secret, claims)):
+        return None
+    try:
+        campaign_id, one_id, destination_name = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
+    except (ValueError, TypeError, binascii.Error):
+        return None
+    return {"campaign_id": campaign_id, "one_id": one_id, "destination_name": destination_name}
+
+
+def _token_mac(secret: str, claims: str) -> str:
+    return hmac.new(secret.encode(), b"unsubscribe." + claims.encode("ascii"), hashlib.sha256).hexdigest()[:32]

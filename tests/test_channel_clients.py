@@ -366,3 +366,45 @@ def test_a_standard_webhooks_secret_must_be_whsec_base64(receiver, tmp_path, mon
     entry = {"type": "webhook", "channel": "sms", "url": receiver.url, "signature_scheme": "standard_webhooks"}
     with pytest.raises(ActivationError, match="must be whsec_<base64>"):
         configured(tmp_path, monkeypatch, "std_hook", entry, {"secret": SECRET})
+
+
+# SMTP: what a receiving server sees (aiosmtpd) ---------------------------------------------------
+
+
+def test_smtp_messages_carry_one_click_unsubscribe_a_display_name_and_8bitmime(tmp_path, monkeypatch):
+    from activation.signing import read_unsubscribe_token
+    from tests.fakes.smtp_server import FakeSmtpServer
+
+    server = FakeSmtpServer().start()
+    monkeypatch.setenv("ACTIVATE__FEEDBACK__SECRET", "feedback-secret-not-real")
+    try:
+        entry = {
+            "type": "smtp", "channel": "email", "mode": "append", "fields": ["display_name"],
+            "host": server.host, "port": server.port, "from_address": "品牌 <news@brand.example.cn>",
+            "subject": "会员日, {display_name}", "body_template": "{display_name}，您好！会员日礼券已到账。",
+            "unsubscribe_url": "https://feedback.brand.example.cn/feedback/unsubscribe",
+        }
+        destination = configured(tmp_path, monkeypatch, "newsletter", entry, {})
+        result = destination.write_batch(
+            [{"external_id": "p1", "email": "alice@example.com", "display_name": "张三"}], "add", "key-1"
+        )
+        destination.close()
+    finally:
+        server.stop()
+
+    assert all(outcome.ok for outcome in result.results), result
+    [message] = server.messages
+    [(mail_from, mail_options)] = server.envelopes
+    assert message["From"] == "品牌 <news@brand.example.cn>" and mail_from == "news@brand.example.cn"
+    assert message["Content-Transfer-Encoding"] == "8bit" and "BODY=8BITMIME" in mail_options
+    assert message.get_content().strip() == "张三，您好！会员日礼券已到账。"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    link = message["List-Unsubscribe"]
+    assert link.startswith("<https://feedback.brand.example.cn/feedback/unsubscribe?token=") and link.endswith(">")
+    token = link[1:-1].split("token=", 1)[1]
+    assert read_unsubscribe_token("feedback-secret-not-real", token) == {
+        "campaign_id": "c1", "one_id": "p1", "destination_name": "newsletter",
+    }
+    # Nobody can forge one for someone else, and no address is in it.
+    assert read_unsubscribe_token("another-secret", token) is None
+    assert "alice" not in link

@@ -6,7 +6,11 @@ Each message: From from_address (an address, or a display name and address: `品
 str.format templates over the payload fields ("Hi {display_name}"; a missing value is empty), a
 Message-ID derived from the batch's idempotency key and the record's external_id (a resent batch
 carries the same Message-IDs, so the receiving side can drop the copies; it is the record's
-reference in the ledger), and X-Onedata-External-Id / X-Onedata-Campaign-Id headers.
+reference in the ledger), and X-Onedata-External-Id / X-Onedata-Campaign-Id headers. With
+`unsubscribe_url`, List-Unsubscribe (a link carrying a signed token: campaign, one_id,
+destination) and List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058): the receiver
+lands an `unsubscribed` feedback event, which revokes the member's e-mail consent on the next
+dbt build. An 8-bit body goes with BODY=8BITMIME (smtp_session.py).
 
 A 4xx reply or a dropped connection: the destination waits (exponential backoff) and reconnects,
 resending from the message that failed; max_retries failures in a row end the batch: if nothing
@@ -23,12 +27,16 @@ batch_size is the number of messages per session.
 from __future__ import annotations
 
 import hashlib
+import os
 import string
 import time
 from collections.abc import Sequence
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses, parseaddr
+from typing import Annotated
+
+from pydantic import StringConstraints
 
 from activation.config import NonNegativeWholeNumber, PositiveNumber, PositiveWholeNumber, Strict
 from activation.destinations.base import BatchResult, Destination, Operation, Record, RecordResult
@@ -36,6 +44,7 @@ from activation.destinations.http import RetryPolicy
 from activation.destinations.smtp_session import AnswerLost, Rejected, SmtpSession, Transient
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
+from activation.signing import FEEDBACK_SECRET_ENV, unsubscribe_token
 
 EXTERNAL_ID_HEADER = "X-Onedata-External-Id"
 CAMPAIGN_HEADER = "X-Onedata-Campaign-Id"
@@ -56,6 +65,9 @@ class SmtpOptions(Strict):
     max_retries: NonNegativeWholeNumber = 5
     backoff_base_seconds: PositiveNumber = 1.0
     backoff_max_seconds: PositiveNumber = 30.0
+    # Where a recipient unsubscribes in one click (RFC 8058): the public https address of
+    # `activate feedback serve`'s /feedback/unsubscribe. Bulk senders to Gmail and Yahoo need it.
+    unsubscribe_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
 
 
 class SmtpDestination(Destination):
@@ -91,6 +103,11 @@ class SmtpDestination(Destination):
                 problems.append(f"{name}: {problem}")
         if "email" in self.hashed_fields:
             problems.append("email cannot be hashed: mail goes to the address itself")
+        if options.unsubscribe_url and not os.environ.get(FEEDBACK_SECRET_ENV):
+            problems.append(
+                f"unsubscribe_url needs {FEEDBACK_SECRET_ENV}, the secret `activate feedback serve` "
+                "checks the links with"
+            )
         if problems:
             raise ActivationError(f"Destination {self.name}: {'; '.join(problems)}.")
         # Login is optional, but half a login is a mistake.
@@ -174,6 +191,14 @@ class SmtpDestination(Destination):
         message[EXTERNAL_ID_HEADER] = record["external_id"]
         if self.run is not None:
             message[CAMPAIGN_HEADER] = self.run.campaign_id
+            if self.options.unsubscribe_url:
+                # RFC 8058 one-click: the client POSTs List-Unsubscribe=One-Click to the link.
+                token = unsubscribe_token(
+                    os.environ[FEEDBACK_SECRET_ENV], self.run.campaign_id, record["external_id"], self.name
+                )
+                separator = "&" if "?" in self.options.unsubscribe_url else "?"
+                message["List-Unsubscribe"] = f"<{self.options.unsubscribe_url}{separator}token={token}>"
+                message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(self.options.body_template.format_map(values))
         return message, None
 
