@@ -12,6 +12,10 @@ A rule is a tree:
         at_least, at_most, greater_than, less_than, between: [low, high]
 Tags, their types and allowed values come from the tag catalogue's YAML
 (models/tags/_tags__member_profiles.yml), so a typo or a value a tag never takes fails early.
+
+A value in an audience file is data, never code: the generated models and YAML are rendered by
+dbt's Jinja, so a key or value holding `{{`, `{%` or `{#` (which would run there, e.g.
+`env_var(...)` printing a secret into the log) is refused with the place it stands.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ _COMPARISONS = {"at_least": ">=", "at_most": "<=", "greater_than": ">", "less_th
 _OPERATORS = {"is", "equals", "not_equals", "in", "not_in", "between", *_COMPARISONS}
 _REQUIRED = ("name", "description", "owner", "channel", "rule")
 _CHANNELS = ("sms", "email", "wecom", "wechat", "app_push", "ad_platform")
+# What opens a Jinja expression, statement or comment.
+_JINJA_OPENERS = ("{{", "{%", "{#")
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,9 @@ def load_audiences(audiences_dir: Path = AUDIENCES_DIR, tags: dict[str, TagSpec]
             document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as error:
             raise ActivationError(f"{path.name}: not valid YAML: {error}") from error
+        if not isinstance(document, dict):
+            raise ActivationError(f"{path.name}: an audience file is a mapping (name, description, ...)")
+        _refuse_jinja(document, path.name)
         missing = [key for key in _REQUIRED if not document.get(key)]
         if missing:
             raise ActivationError(f"{path.name}: missing {', '.join(missing)}")
@@ -177,6 +186,21 @@ def load_audiences(audiences_dir: Path = AUDIENCES_DIR, tags: dict[str, TagSpec]
             path=path,
         ))
     return specs
+
+
+def _refuse_jinja(value: Any, where: str) -> None:
+    """Refuse Jinja delimiters in any key or text value of an audience file (module docstring)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_jinja(key, f"{where}: a key")
+            _refuse_jinja(item, f"{where}.{key}" if ":" in where else f"{where}: {key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_jinja(item, f"{where}[{index}]")
+    elif isinstance(value, str) and any(opener in value for opener in _JINJA_OPENERS):
+        # The value itself is not repeated: it may be an attempt to print a secret.
+        raise ActivationError(
+            f"{where} holds {{{{, {{% or {{#: audience files are data, not dbt Jinja; remove them")
 
 
 def _model_sql(spec: AudienceSpec) -> str:

@@ -220,13 +220,31 @@ def preview(settings: Settings, audience: str, limit: int) -> None:
         click.echo(f"  {channel:<24} {rate:6.1%}")
 
 
+class _Variants(click.ParamType):
+    """--variants a=0.5,b=0.5: a clear usage error for nan, inf, negative or duplicated shares
+    and shares that do not add up to 1 (activation.assignment.parse_variants)."""
+
+    name = "name=share,..."
+
+    def convert(self, value, param, ctx):
+        from activation.assignment import parse_variants
+
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_variants(value)
+        except ActivationError as error:
+            self.fail(f"{value!r}: {error}", param, ctx)
+
+
 @main.command()
 @click.argument("audience")
 @click.option("--to", "destination", required=True, help="Destination name from destinations.yml.")
 @click.option("--campaign", "campaign_id", help="Campaign id.  [default: <audience>__<destination>]")
 @click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
               help="Share held out as control group.  [default: the destination's, else 0.10]")
-@click.option("--variants", help="A/B split of the treated members, e.g. a=0.5,b=0.5.  [default: one variant]")
+@click.option("--variants", type=_Variants(),
+              help="A/B split of the treated members, e.g. a=0.5,b=0.5.  [default: one variant]")
 @click.option("--dry-run", is_flag=True,
               help="Everything but the network: plan, encode and batch every record; send nothing, write no sync state.")
 @click.option("--full-diff", is_flag=True,
@@ -238,7 +256,7 @@ def preview(settings: Settings, audience: str, limit: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no progress bar).")
 @click.pass_obj
 def sync(settings: Settings, audience: str, destination: str, campaign_id: str | None,
-         holdout_share: float | None, variants: str | None, dry_run: bool, full_diff: bool,
+         holdout_share: float | None, variants: tuple | None, dry_run: bool, full_diff: bool,
          allow_removals: bool, as_json: bool) -> None:
     """Send AUDIENCE to a destination: eligible members minus the holdout, only what changed.
 
@@ -248,7 +266,7 @@ def sync(settings: Settings, audience: str, destination: str, campaign_id: str |
     from activation.sync import SyncOptions, sync_audience
 
     options = SyncOptions(campaign_id=campaign_id, holdout_share=holdout_share,
-                          variants=parse_variants(variants), full_diff=full_diff,
+                          variants=variants or parse_variants(None), full_diff=full_diff,
                           allow_removals=allow_removals, dry_run=dry_run)
     with _ProgressBar(enabled=not as_json) as progress:
         summary = sync_audience(settings, audience, destination, options, on_progress=progress.update)
@@ -268,14 +286,14 @@ def sync(settings: Settings, audience: str, destination: str, campaign_id: str |
 @click.option("--campaign", "campaign_id", help="Campaign id.  [default: <audience>__<destination>]")
 @click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
               help="Share held out as control group.  [default: the destination's, else 0.10]")
-@click.option("--variants", help="A/B split of the treated members, e.g. a=0.5,b=0.5.")
+@click.option("--variants", type=_Variants(), help="A/B split of the treated members, e.g. a=0.5,b=0.5.")
 @click.option("--full-diff", is_flag=True,
               help="Compare every member with what the destination holds, not only the members "
                    "the audience builds changed since the last sync.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_obj
 def plan(settings: Settings, audience: str, destination: str, campaign_id: str | None,
-         holdout_share: float | None, variants: str | None, full_diff: bool, as_json: bool) -> None:
+         holdout_share: float | None, variants: tuple | None, full_diff: bool, as_json: bool) -> None:
     """Show what `activate sync` would add, update and remove now, and whether the sync
     guardrails would refuse it; sends and writes nothing."""
     from activation.assignment import parse_variants
@@ -283,7 +301,7 @@ def plan(settings: Settings, audience: str, destination: str, campaign_id: str |
 
     report = plan_audience(settings, audience, destination,
                            SyncOptions(campaign_id=campaign_id, holdout_share=holdout_share,
-                                       variants=parse_variants(variants), full_diff=full_diff))
+                                       variants=variants or parse_variants(None), full_diff=full_diff))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return
@@ -562,7 +580,11 @@ def feedback_serve(settings: Settings, host: str, port: int, flush_every_seconds
                    f"unauthorised {stats.unauthorised:,}  ({len(stats.landing_files)} landing files, "
                    f"{len(stats.rejects_files)} rejects files)")
     if stats.unwritten:
-        raise ActivationError(f"{stats.unwritten:,} buffered rows could not be written at shutdown (see the log).")
+        from activation.feedback_buffer import buffer_path
+
+        raise ActivationError(
+            f"{stats.unwritten:,} buffered rows could not be written at shutdown (see the log); they stay "
+            f"in {buffer_path(settings)} and land when the receiver starts again.")
 
 
 @feedback.command("pull")

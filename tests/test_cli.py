@@ -85,6 +85,35 @@ def test_mistakes_exit_non_zero_with_a_clear_message(cli_env, args, message):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(("variants", "message"), [
+    ("a=nan", "must be above 0 and at most 1; got nan"),
+    ("a=inf", "must be above 0 and at most 1; got inf"),
+    ("a=-0.5,b=1.5", "must be above 0 and at most 1; got -0.5"),
+    ("a=0.5,b=0.6", "add up to 1.1, not 1"),
+    ("a=0.3,b=0.3", "add up to 0.6, not 1"),
+    ("a=0.5,a=0.5", "variant a is named twice"),
+    ("a=half,b=0.5", "is not a number: 'half'"),
+    ("A=0.5,b=0.5", "variant name 'A' must be"),
+    ("a=0.5,", "variant name '' must be"),
+])
+@pytest.mark.parametrize("command", ["plan", "sync"])
+def test_bad_variants_are_a_usage_error_not_a_traceback(cli_env, receiver, command, variants, message):
+    result = CliRunner().invoke(main, [command, AUDIENCE, "--to", "test_webhook", "--variants", variants],
+                                env=cli_env)
+
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--variants'" in result.output and message in result.output
+    assert "Traceback" not in result.output
+    assert receiver.requests == 0
+
+
+def test_good_variants_are_taken(run):
+    result = run("plan", AUDIENCE, "--to", "test_webhook", "--variants", "a=0.25, b=0.75", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["adds"] > 0
+
+
 def test_destinations_shows_secret_status_never_the_value(run):
     result = run("destinations")
 

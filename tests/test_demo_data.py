@@ -46,10 +46,11 @@ def contract_tables() -> dict[str, list[tuple[str, str]]]:
     tables: dict[str, list[tuple[str, str]]] = {}
     current = None
     for line in CONTRACT.read_text(encoding="utf-8").splitlines():
-        heading = re.match(r"^###\s+`(\w+)`", line)
-        if heading:
-            current = heading.group(1)
-            tables[current] = []
+        if line.startswith("#"):
+            heading = re.match(r"^###\s+`(\w+)`", line)
+            current = heading.group(1) if heading else None
+            if current:
+                tables[current] = []
             continue
         row = re.match(r"^\|\s*`(\w+)`\s*\|\s*([^|]+?)\s*\|", line)
         if current and row:

@@ -163,29 +163,38 @@ headed as (
 ),
 {%- endif %}
 
+-- The first rule the row breaks, as reason:column, tested once per row.
 checked as (
 
     select
         *,
         case
             {%- for check in checks %}
-            when {{ check.fails_when }} then '{{ check.reason }}'
+            when {{ check.fails_when }} then '{{ check.reason }}:{{ check.column or "" }}'
             {%- endfor %}
-        end as rejection_reason,
-        case
-            {%- for check in checks %}
-            when {{ check.fails_when }} then {{ "'" ~ check.column ~ "'" if check.column else 'null' }}
-            {%- endfor %}
-        end as rejected_column,
-        case
-            {%- for check in checks %}
-            when {{ check.fails_when }} then {{ check.value }}
-            {%- endfor %}
-        end as rejected_value
+        end as rejection
     from {{ 'headed' if is_csv else 'typed' }}
     {%- if is_csv %}
     where not is_header_row
     {%- endif %}
+
+),
+
+explained as (
+
+    select
+        *,
+        {{ dbt.split_part('rejection', "':'", 1) }} as rejection_reason,
+        nullif({{ dbt.split_part('rejection', "':'", 2) }}, '') as rejected_column,
+        -- The value at fault, for the rejected rows only.
+        case
+            when rejection is not null then case rejection
+                {%- for check in checks %}
+                when '{{ check.reason }}:{{ check.column or "" }}' then {{ check.value }}
+                {%- endfor %}
+            end
+        end as rejected_value
+    from checked
 
 ),
 
@@ -206,7 +215,7 @@ ranked as (
                     cast({{ name }} as {{ string_type }}) desc nulls last{{ ',' if not loop.last }}
                 {%- endfor %}
         ) as key_rank
-    from checked
+    from explained
 
 ),
 

@@ -29,5 +29,12 @@
             info=True
         ) }}
     {% endfor %}
+    {% if over | length %}
+        {{ log(
+            'landing quality: correct those rows at the source and land them again (a later file wins '
+            ~ 'a repeated key); each reason is explained in docs/landing-contract.md, "What happens to a bad row".',
+            info=True
+        ) }}
+    {% endif %}
     {{ return('') }}
 {% endmacro %}
