@@ -76,11 +76,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+import duckdb
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from activation.destinations.normalise import cn_mobile_11_digits
-import duckdb
 from activation.errors import ActivationError
 from activation.feedback import (
     id_text,
