@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
+import logging
 import textwrap
 from pathlib import Path
 
 import click
+from dotenv import load_dotenv
 
 from activation.errors import ActivationError
 from activation.settings import (
@@ -36,8 +39,30 @@ def run() -> None:
     main(prog_name="activate")
 
 
+class _StderrHandler(logging.Handler):
+    """Log records on stderr, through click (which the test runner captures)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
+
+
 class _Group(click.Group):
     """Shows an ActivationError as a one-line message and a non-zero exit, not a traceback."""
+
+    def main(self, *args, **kwargs):
+        # .env in the working directory (what .env.example says to copy), before the options
+        # read their environment variables; variables already set win.
+        load_dotenv(Path.cwd() / ".env", override=False)
+        # Retries and other destination warnings appear on stderr as they happen: a service that
+        # does not answer is never waited on in silence.
+        destinations_logger = logging.getLogger("activation.destinations")
+        if not any(isinstance(handler, _StderrHandler) for handler in destinations_logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            destinations_logger.addHandler(handler)
+            destinations_logger.setLevel(logging.WARNING)
+            destinations_logger.propagate = False
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -70,8 +95,9 @@ def main(ctx: click.Context, duckdb_path: Path, raw_dir: Path, raw_format: str,
 
 
 @main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the audiences as JSON.")
 @click.pass_context
-def audiences(ctx: click.Context) -> None:
+def audiences(ctx: click.Context, as_json: bool) -> None:
     """List audiences with their size and consented members per channel; `plan` and `generate`
     work on the audiences declared in audiences/*.yml."""
     if ctx.invoked_subcommand is not None:
@@ -80,6 +106,9 @@ def audiences(ctx: click.Context) -> None:
     from activation.warehouse import CONSENT_CHANNELS
 
     sizes = list_audience_sizes(ctx.obj)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(size) for size in sizes], indent=2))
+        return
     if not sizes:
         click.echo("No audiences in the warehouse: run dbt build first.")
         return
@@ -199,12 +228,16 @@ def tags(settings: Settings, family: str | None, as_json: bool) -> None:
 @click.argument("audience")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(min=0),
               help="Sample rows to show (masked).")
+@click.option("--json", "as_json", is_flag=True, help="Print the preview as JSON.")
 @click.pass_obj
-def preview(settings: Settings, audience: str, limit: int) -> None:
+def preview(settings: Settings, audience: str, limit: int, as_json: bool) -> None:
     """Show an audience's size, a masked sample and its portrait."""
     from activation.audiences import SAMPLE_COLUMNS, preview_audience
 
     result = preview_audience(settings, audience, limit)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False, default=str))
+        return
     click.echo(f"Audience {result.name}: {result.size:,} members (as of {result.as_of_date})")
     if result.sample:
         click.echo("\nSample (PII masked):")
@@ -239,7 +272,8 @@ class _Variants(click.ParamType):
 
 @main.command()
 @click.argument("audience")
-@click.option("--to", "destination", required=True, help="Destination name from destinations.yml.")
+@click.option("--to", "destination",
+              help="Destination name from destinations.yml.  [default: the audience file's destination]")
 @click.option("--campaign", "campaign_id", help="Campaign id.  [default: <audience>__<destination>]")
 @click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
               help="Share held out as control group.  [default: the destination's, else 0.10]")
@@ -265,6 +299,9 @@ def sync(settings: Settings, audience: str, destination: str, campaign_id: str |
     from activation.assignment import parse_variants
     from activation.sync import SyncOptions, sync_audience
 
+    from activation.audience_code import declared_destination
+
+    destination = destination or declared_destination(audience)
     options = SyncOptions(campaign_id=campaign_id, holdout_share=holdout_share,
                           variants=variants or parse_variants(None), full_diff=full_diff,
                           allow_removals=allow_removals, dry_run=dry_run)
@@ -282,7 +319,8 @@ def sync(settings: Settings, audience: str, destination: str, campaign_id: str |
 
 @main.command()
 @click.argument("audience")
-@click.option("--to", "destination", required=True, help="Destination name from destinations.yml.")
+@click.option("--to", "destination",
+              help="Destination name from destinations.yml.  [default: the audience file's destination]")
 @click.option("--campaign", "campaign_id", help="Campaign id.  [default: <audience>__<destination>]")
 @click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
               help="Share held out as control group.  [default: the destination's, else 0.10]")
@@ -297,9 +335,10 @@ def plan(settings: Settings, audience: str, destination: str, campaign_id: str |
     """Show what `activate sync` would add, update and remove now, and whether the sync
     guardrails would refuse it; sends and writes nothing."""
     from activation.assignment import parse_variants
+    from activation.audience_code import declared_destination
     from activation.sync import SyncOptions, plan_audience
 
-    report = plan_audience(settings, audience, destination,
+    report = plan_audience(settings, audience, destination or declared_destination(audience),
                            SyncOptions(campaign_id=campaign_id, holdout_share=holdout_share,
                                        variants=variants or parse_variants(None), full_diff=full_diff))
     if as_json:
@@ -472,18 +511,22 @@ def destinations(settings: Settings, as_json: bool) -> None:
 @main.command()
 @click.argument("first")
 @click.argument("second", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.pass_obj
-def explain(settings: Settings, first: str, second: str | None) -> None:
+def explain(settings: Settings, first: str, second: str | None, as_json: bool) -> None:
     """Why records share a one_id: the identifiers linking them (values masked).
 
     FIRST and SECOND are records, <source_system>:<source_record_id>. With FIRST alone (a
     record or a one_id): that person's records, the identifiers they share and its history."""
     from activation.explain import explain_pair, explain_person
 
-    if second is None:
-        click.echo(_person_text(explain_person(settings, first)))
+    result = explain_person(settings, first) if second is None else explain_pair(settings, first, second)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False, default=str))
+    elif second is None:
+        click.echo(_person_text(result))
     else:
-        click.echo(_pair_text(explain_pair(settings, first, second)))
+        click.echo(_pair_text(result))
 
 
 def _pair_text(pair) -> str:
@@ -538,7 +581,8 @@ def feedback_load(settings: Settings, file: Path, destination_name: str | None, 
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
         return
-    click.echo(f"read {result.rows_read:,}  loaded {result.rows_loaded:,}  rejected {result.rows_rejected:,}")
+    click.echo(f"read {result.rows_read:,}  loaded {result.rows_loaded:,}  "
+               f"already landed {result.rows_already_landed:,}  rejected {result.rows_rejected:,}")
     _echo_landing(result)
 
 
@@ -603,7 +647,8 @@ def feedback_pull(settings: Settings, destination_name: str, since: dt.datetime 
         return
     landing = result.landing
     click.echo(f"asked about {result.sent_records:,} sent since {result.since}  read {landing.rows_read:,}  "
-               f"loaded {landing.rows_loaded:,}  rejected {landing.rows_rejected:,}")
+               f"loaded {landing.rows_loaded:,}  already landed {landing.rows_already_landed:,}  "
+               f"rejected {landing.rows_rejected:,}")
     _echo_landing(landing)
 
 
