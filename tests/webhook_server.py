@@ -96,7 +96,7 @@ class WebhookReceiver(LoopbackHttpServer):
         # False: ignore Idempotency-Key, like a service that cannot recognise a resent request.
         self.dedupe = True
         # Answers for the next requests, in order: an HTTP status (with `error_message`;
-        # 429 also with Retry-After), "drop", "hang", "lost_answer", "slow",
+        # 429 and 503 also with Retry-After), "drop", "hang", "lost_answer", "slow",
         # "processed_then_hang" (the batch is processed, then the answer waits for `release`
         # and is never sent: a sync killed meanwhile leaves it processed but unacknowledged),
         # or None for a normal answer.
@@ -280,7 +280,7 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             if isinstance(action, int):
-                retry_after = {"Retry-After": receiver.retry_after} if action == 429 else {}
+                retry_after = {"Retry-After": receiver.retry_after} if action in (429, 503) else {}
                 self._answer(action, {"error": receiver.error_message}, retry_after)
                 return
             if not receiver.signature_ok(body, headers):
