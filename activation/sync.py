@@ -335,6 +335,7 @@ class _Sender:
         self.run = dataclasses.replace(self.run, planned=_planned(pending, plans))
         if not self.dry_run:
             destination.start_run(self.run)
+            destination.prepare(reader, request.catalog)
             self.writer = BatchWriter(self.connection.cursor())
         closing = False
         rows = None

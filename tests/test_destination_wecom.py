@@ -350,3 +350,47 @@ def test_check_explains_bad_settings(build, settings, says):
 def test_a_batch_size_above_wecoms_recipient_limit_is_refused(build):
     with pytest.raises(ActivationError, match="above the service's limit of 10000"):
         build(**GROUP_SEND, batch_size=10_001)
+
+
+# Contacts the warehouse knows (issue 23, part A 4) ---------------------------------------------
+
+
+def test_a_sync_addresses_the_contacts_the_warehouse_knows_without_converting_them(
+    service, settings, warehouse, tmp_path, monkeypatch
+):
+    import duckdb
+
+    from activation.settings import Settings
+    from activation.sync import SyncOptions, sync_audience
+    from tests.conftest import AUDIENCE, make_member
+
+    members = [make_member(n) for n in range(1, 61)]
+    for member in members:
+        service.add_customer(member["one_id"], member["wechat_unionid"])
+    known = [member for member in members if int(member["one_id"][1:]) % 2 == 0]
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute("create schema if not exists staging")
+        connection.execute(
+            "create table staging.stg_wecom__external_contacts (external_userid varchar, "
+            "follow_userid varchar, wechat_unionid varchar, wechat_unionid_raw varchar, "
+            "contact_way_state varchar, added_at timestamp)"
+        )
+        connection.executemany(
+            "insert into staging.stg_wecom__external_contacts values (?, 'staff_zhang', ?, ?, null, null)",
+            [(service.external_userid(m["one_id"]), m["wechat_unionid"], m["wechat_unionid"]) for m in known],
+        )
+    monkeypatch.setenv(SECRET_VAR, service.corp_secret)
+    path = tmp_path / "wecom.yml"
+    path.write_text(yaml.safe_dump({"destinations": {"test_wecom": {
+        "type": "wecom", "channel": "wecom", "corp_id": service.corp_id, "base_url": service.base_url,
+        "holdout_share": 0, **GROUP_SEND,
+    }}}, allow_unicode=True), encoding="utf-8")
+
+    summary = sync_audience(Settings(duckdb_path=warehouse.path, destinations_file=path), AUDIENCE,
+                            "test_wecom", SyncOptions())
+
+    sent = {one_id for (_, one_id), count in service.received.items() if count}
+    known_ids = {member["one_id"] for member in known}
+    assert summary.added == len(sent) > 10 and summary.rejected == 0
+    # Only the sent members the warehouse did not know were converted, one call each.
+    assert service.calls["idconvert/unionid_to_external_userid"] == len(sent - known_ids) > 0

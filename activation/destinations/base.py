@@ -311,6 +311,11 @@ class Destination(ABC):
         """Called once before the first batch of a sync run."""
         self.run = run
 
+    def prepare(self, connection, catalog) -> None:
+        """Called by a sync after start_run, with the warehouse it planned from (read it only):
+        what the warehouse knows about the service's own ids, if the destination uses any.
+        Most destinations need nothing."""
+
     @abstractmethod
     def check(self) -> None:
         """Raise ActivationError if the destination is not usable; makes no network call."""

@@ -2,8 +2,9 @@
 
 The API plumbing (token, calls, errcodes, unionid -> external_userid) is in
 activation/destinations/wecom_api.py; the group-send results pull in activation/feedback_pulls.py.
-WeCom names customers by external_userid, the warehouse by wechat_unionid: each record's unionid
-is converted once per run (with its openid, its app namespace `wx_app:` stripped, when the
+WeCom names customers by external_userid, the warehouse by wechat_unionid. The customers the
+staff member follows that the warehouse already knows (the landing table wecom_external_contacts)
+need no call; the others' unionid is converted once per run (with its openid, its app namespace `wx_app:` stripped, when the
 destination's fields include wechat_openid); a unionid that is no customer of the corp yet is
 rejected.
 
@@ -44,6 +45,8 @@ from activation.errors import ActivationError
 from activation.feedback_pulls import wecom_group_send_results
 
 ACTIONS = ("tag", "group_send")
+# The warehouse's WeCom external contacts (models/staging/wecom/).
+EXTERNAL_CONTACTS = "staging.stg_wecom__external_contacts"
 MAX_RECIPIENTS_PER_TASK = 10_000
 MAX_TEXT_BYTES = 4000
 MAX_ATTACHMENTS = 9
@@ -146,6 +149,23 @@ class WecomDestination(Destination):
     def start_run(self, run) -> None:
         super().start_run(run)
         self.api.contacts = {}
+
+    def prepare(self, connection, catalog) -> None:
+        """The external_userids the warehouse already knows (stg_wecom__external_contacts) of
+        the customers the staff member follows: no unionid conversion call for them."""
+        if not catalog.has(EXTERNAL_CONTACTS):
+            return
+        staff = self.options.sender if self.options.action == "group_send" else self.options.userid
+        rows = connection.execute(
+            f"""
+            select wechat_unionid, min(external_userid)
+            from {EXTERNAL_CONTACTS}
+            where follow_userid = ? and wechat_unionid is not null
+            group by wechat_unionid
+            """,
+            [staff],
+        ).fetchall()
+        self.api.contacts.update({unionid: (external_userid, None) for unionid, external_userid in rows})
 
     def check(self) -> None:
         options = self.options
