@@ -125,7 +125,8 @@ class TestWebhookConformance(DestinationConformance):
 
 FILE_VARIANTS = {
     "csv": {"channel": "sms", "fields": ["member_level"]},
-    "jsonl": {"channel": "email", "fields": "generic", "format": "jsonl", "hashed_fields": ["phone"]},
+    "jsonl": {"channel": "email", "fields": ["phone", "display_name", "member_level"], "format": "jsonl",
+              "hashed_fields": ["phone"]},
     "parquet": {"channel": "app_push", "fields": ["rfm_group"], "format": "parquet", "mode": "upsert"},
     "tencent_ads": {"channel": "ad_platform", "crowd_pack": "tencent_ads"},
     "sha256": {"channel": "ad_platform", "crowd_pack": "sha256", "mode": "append"},

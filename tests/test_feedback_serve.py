@@ -240,6 +240,8 @@ def staged_event_count(settings: Settings) -> int:
     glob = settings.raw_dir / "feedback_events" / "*.parquet"
     sql = jinja2.Template(STAGING_MODEL.read_text()).render(
         source=lambda *_: f"read_parquet('{glob}')",
+        # Staging reads the base model's good rows (issue 22): here every landed row is good.
+        ref=lambda *_: f"(select *, null as rejection_reason from read_parquet('{glob}'))",
         dbt=SimpleNamespace(type_string=lambda: "varchar", type_timestamp=lambda: "timestamp"),
     )
     return duckdb.sql(f"select count(*) from ({sql})").fetchall()[0][0]

@@ -145,8 +145,9 @@ def run(journey_settings, tmp_path, *arguments) -> tuple[int, dict | str]:
     )
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     output = result.output
-    if "--json" in arguments and result.exit_code in (0, 1, 3) and output.lstrip().startswith("{"):
-        output = json.loads(output)
+    # stdout alone holds the JSON; retries are said on stderr.
+    if "--json" in arguments and result.exit_code in (0, 1, 3) and result.stdout.lstrip().startswith("{"):
+        output = json.loads(result.stdout)
     return result.exit_code, output
 
 

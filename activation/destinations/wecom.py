@@ -35,12 +35,13 @@ from collections.abc import Sequence
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, StringConstraints, model_validator
+from pydantic import Field
 
-from activation.config import PositiveWholeNumber, Strict, Text
+from activation.config import PositiveWholeNumber, Text
 from activation.destinations.base import BatchResult, Destination, Operation, Record, RecordResult
 from activation.destinations.http import HttpClient, HttpOptions, RetryPolicy, display_url
 from activation.destinations.wecom_api import WecomClient, service_message
+from activation.destinations.wecom_messages import MAX_ATTACHMENTS, Attachment, group_message
 from activation.errors import ActivationError
 from activation.feedback_pulls import wecom_group_send_results
 
@@ -49,57 +50,13 @@ ACTIONS = ("tag", "group_send")
 EXTERNAL_CONTACTS = "staging.stg_wecom__external_contacts"
 MAX_RECIPIENTS_PER_TASK = 10_000
 MAX_TEXT_BYTES = 4000
-MAX_ATTACHMENTS = 9
-ATTACHMENT_KINDS = ("image", "link", "miniprogram")
-HttpUrlText = Annotated[str, StringConstraints(pattern=r"^https?://\S+$")]
+
 # Answers about the contacts of an add_msg_template call rather than about its configuration.
 CONTACT_ERRCODES = frozenset({40096, 84061})
 FAIL_LIST_ERROR = (
     "WeCom left this customer out of the group message (add_msg_template fail_list: not a "
     "contact of the sender, or over WeCom's monthly group-message limit for the customer)"
 )
-
-
-class ImageAttachment(Strict):
-    # Uploaded with WeCom's media/upload (a temporary media id) or a pic_url on WeCom's servers.
-    media_id: str | None = None
-    pic_url: HttpUrlText | None = None
-
-
-class LinkAttachment(Strict):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    url: HttpUrlText
-    picurl: HttpUrlText | None = None
-    desc: Annotated[str, StringConstraints(max_length=512)] | None = None
-
-
-class MiniprogramAttachment(Strict):
-    title: Annotated[str, StringConstraints(min_length=1, max_length=64)]
-    # The mini program's appid (linked to the corp), the page to open and the cover's media id.
-    appid: Text
-    page: Text
-    pic_media_id: Text
-
-
-class Attachment(Strict):
-    """One of image, link or miniprogram; sent as {"msgtype": <kind>, <kind>: {...}}."""
-
-    image: ImageAttachment | None = None
-    link: LinkAttachment | None = None
-    miniprogram: MiniprogramAttachment | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> Attachment:
-        kinds = [kind for kind in ATTACHMENT_KINDS if getattr(self, kind) is not None]
-        if len(kinds) != 1:
-            raise ValueError(f"an attachment is exactly one of {', '.join(ATTACHMENT_KINDS)}")
-        if self.image is not None and not (self.image.media_id or self.image.pic_url):
-            raise ValueError("an image needs media_id or pic_url")
-        return self
-
-    def as_sent(self) -> dict:
-        [kind] = [kind for kind in ATTACHMENT_KINDS if getattr(self, kind) is not None]
-        return {"msgtype": kind, kind: getattr(self, kind).model_dump(exclude_none=True)}
 
 
 class WecomOptions(HttpOptions):
@@ -253,7 +210,7 @@ class WecomDestination(Destination):
                 recipients.setdefault(external_userid, []).append(record["external_id"])
         msgid = None
         if recipients:
-            body = self.api.call("externalcontact/add_msg_template", self._message(list(recipients)))
+            body = self.api.call("externalcontact/add_msg_template", group_message(self.options, list(recipients)))
             if body["errcode"] in CONTACT_ERRCODES:
                 for external_ids in recipients.values():
                     errors.update(dict.fromkeys(external_ids, service_message(body)))
@@ -271,15 +228,6 @@ class WecomDestination(Destination):
                 for record in records
             )
         )
-
-    def _message(self, external_userids: list[str]) -> dict:
-        """The add_msg_template body: who, from whom, and the text and attachments."""
-        message: dict = {"chat_type": "single", "external_userid": external_userids, "sender": self.options.sender}
-        if self.options.message_text:
-            message["text"] = {"content": self.options.message_text}
-        if self.options.attachments:
-            message["attachments"] = [attachment.as_sent() for attachment in self.options.attachments]
-        return message
 
     # --- contacts --------------------------------------------------------------------------
 
