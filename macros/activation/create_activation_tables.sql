@@ -5,8 +5,8 @@
     audience's size as the run read it and, for a run the sync guardrails stopped (run_status
     `refused`) or one an operator let go on past them, what tripped (guardrail_message).
     sync_pending_batches holds the batches sent whose answer is not recorded yet (one row per
-    batch: its members, their record fingerprints and the records exactly as they were sent, each
-    a JSON array): the next sync resends them as they were, under the same key, and plans with
+    batch: its members and their record fingerprints as JSON arrays, and the records exactly as they
+    were sent, packed by activation/state.py): the next sync resends them as they were, under the same key, and plans with
     their members as held by the destination. A row is deleted once its batch is answered.
 
     audience_captures and audience_changes: which members each build of an audience table changed
