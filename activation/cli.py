@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-import os
-import sys
+import logging
 import textwrap
-import threading
 from pathlib import Path
 
 import click
+from dotenv import load_dotenv
 
 from activation.errors import ActivationError
 from activation.settings import (
@@ -35,35 +35,34 @@ EXIT_REFUSED = 4
 
 
 def run() -> None:
-    """The `activate` console script: `main`, then a quick exit.
+    """The `activate` console script."""
+    main(prog_name="activate")
 
-    By the time a command returns, its warehouse connection is closed (commits are durable,
-    the checkpoint done) and its threads are joined. Tearing down the interpreter's modules
-    after that (DuckDB, click, requests) saves nothing and costs about 30 ms of every call,
-    a tenth of a re-sync, so the process ends at once after flushing its output. A live
-    non-daemon thread, or an exception that is not an exit, takes the normal way out.
-    """
-    try:
-        main.main(prog_name="activate")
-    except SystemExit as exit_:
-        code = exit_.code
-        if not isinstance(code, int) or any(
-            thread.is_alive() and not thread.daemon
-            for thread in threading.enumerate() if thread is not threading.main_thread()
-        ):
-            raise
-        if "logging" in sys.modules:  # flushes any handler, as the normal exit would
-            sys.modules["logging"].shutdown()
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except OSError:  # a closed pipe: let Python report it as it always does
-            raise exit_ from None
-        os._exit(code)
+
+class _StderrHandler(logging.Handler):
+    """Log records on stderr, through click (which the test runner captures)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
 
 
 class _Group(click.Group):
     """Shows an ActivationError as a one-line message and a non-zero exit, not a traceback."""
+
+    def main(self, *args, **kwargs):
+        # .env in the working directory (what .env.example says to copy), before the options
+        # read their environment variables; variables already set win.
+        load_dotenv(Path.cwd() / ".env", override=False)
+        # Retries and other destination warnings appear on stderr as they happen: a service that
+        # does not answer is never waited on in silence.
+        destinations_logger = logging.getLogger("activation.destinations")
+        if not any(isinstance(handler, _StderrHandler) for handler in destinations_logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            destinations_logger.addHandler(handler)
+            destinations_logger.setLevel(logging.WARNING)
+            destinations_logger.propagate = False
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -96,8 +95,9 @@ def main(ctx: click.Context, duckdb_path: Path, raw_dir: Path, raw_format: str,
 
 
 @main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the audiences as JSON.")
 @click.pass_context
-def audiences(ctx: click.Context) -> None:
+def audiences(ctx: click.Context, as_json: bool) -> None:
     """List audiences with their size and consented members per channel; `plan` and `generate`
     work on the audiences declared in audiences/*.yml."""
     if ctx.invoked_subcommand is not None:
@@ -106,6 +106,9 @@ def audiences(ctx: click.Context) -> None:
     from activation.warehouse import CONSENT_CHANNELS
 
     sizes = list_audience_sizes(ctx.obj)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(size) for size in sizes], indent=2))
+        return
     if not sizes:
         click.echo("No audiences in the warehouse: run dbt build first.")
         return
@@ -225,12 +228,16 @@ def tags(settings: Settings, family: str | None, as_json: bool) -> None:
 @click.argument("audience")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(min=0),
               help="Sample rows to show (masked).")
+@click.option("--json", "as_json", is_flag=True, help="Print the preview as JSON.")
 @click.pass_obj
-def preview(settings: Settings, audience: str, limit: int) -> None:
+def preview(settings: Settings, audience: str, limit: int, as_json: bool) -> None:
     """Show an audience's size, a masked sample and its portrait."""
     from activation.audiences import SAMPLE_COLUMNS, preview_audience
 
     result = preview_audience(settings, audience, limit)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False, default=str))
+        return
     click.echo(f"Audience {result.name}: {result.size:,} members (as of {result.as_of_date})")
     if result.sample:
         click.echo("\nSample (PII masked):")
@@ -265,7 +272,8 @@ class _Variants(click.ParamType):
 
 @main.command()
 @click.argument("audience")
-@click.option("--to", "destination", required=True, help="Destination name from destinations.yml.")
+@click.option("--to", "destination",
+              help="Destination name from destinations.yml.  [default: the audience file's destination]")
 @click.option("--campaign", "campaign_id", help="Campaign id.  [default: <audience>__<destination>]")
 @click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
               help="Share held out as control group.  [default: the destination's, else 0.10]")
@@ -289,13 +297,16 @@ def sync(settings: Settings, audience: str, destination: str, campaign_id: str |
     Exit code 3 when the destination rejected records (recorded, retried on the next run);
     4 when the sync guardrails refused the sync (nothing sent; with --dry-run: it would be)."""
     from activation.assignment import parse_variants
-    from activation.sync import sync_audience
+    from activation.sync import SyncOptions, sync_audience
 
+    from activation.audience_code import declared_destination
+
+    destination = destination or declared_destination(audience)
+    options = SyncOptions(campaign_id=campaign_id, holdout_share=holdout_share,
+                          variants=variants or parse_variants(None), full_diff=full_diff,
+                          allow_removals=allow_removals, dry_run=dry_run)
     with _ProgressBar(enabled=not as_json) as progress:
-        summary = sync_audience(settings, audience, destination, campaign_id=campaign_id,
-                                holdout_share=holdout_share, variants=variants or parse_variants(None),
-                                dry_run=dry_run, full_diff=full_diff, allow_removals=allow_removals,
-                                on_progress=progress.update)
+        summary = sync_audience(settings, audience, destination, options, on_progress=progress.update)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
@@ -308,7 +319,8 @@ def sync(settings: Settings, audience: str, destination: str, campaign_id: str |
 
 @main.command()
 @click.argument("audience")
-@click.option("--to", "destination", required=True, help="Destination name from destinations.yml.")
+@click.option("--to", "destination",
+              help="Destination name from destinations.yml.  [default: the audience file's destination]")
 @click.option("--campaign", "campaign_id", help="Campaign id.  [default: <audience>__<destination>]")
 @click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
               help="Share held out as control group.  [default: the destination's, else 0.10]")
@@ -323,11 +335,12 @@ def plan(settings: Settings, audience: str, destination: str, campaign_id: str |
     """Show what `activate sync` would add, update and remove now, and whether the sync
     guardrails would refuse it; sends and writes nothing."""
     from activation.assignment import parse_variants
+    from activation.audience_code import declared_destination
     from activation.sync import SyncOptions, plan_audience
 
-    report = plan_audience(settings, audience, destination,
-                           SyncOptions(campaign_id, holdout_share, variants or parse_variants(None),
-                                       full_diff=full_diff))
+    report = plan_audience(settings, audience, destination or declared_destination(audience),
+                           SyncOptions(campaign_id=campaign_id, holdout_share=holdout_share,
+                                       variants=variants or parse_variants(None), full_diff=full_diff))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return
@@ -449,6 +462,8 @@ def _sync_text(summary) -> str:
         ("capped", summary.capped, "over a frequency cap, sent when the window allows"),
         ("rejected", summary.rejected, "refused, recorded, retried next run"),
     ]
+    if summary.resent:
+        rows.insert(4, ("  resent", summary.resent, "pending from an earlier run, sent again as first sent"))
     if summary.unknown:
         rows.insert(4, ("  unknown", summary.unknown, "answer lost: may have arrived, not resent"))
     phases = ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in summary.phase_seconds.items())
@@ -462,6 +477,9 @@ def _sync_text(summary) -> str:
         lines.append(f"  {name:<11} {count:>10,}  {meaning}")
         if name == "suppressed":
             lines += [f"      {n:>8,} x {reason}" for reason, n in summary.suppression_reasons.items()]
+    if summary.retries:
+        per_batch = ", ".join(f"batch {number}: {count}" for number, count in summary.batch_retries.items())
+        lines.append(f"  retries     {summary.retries:>10,}  transient failures retried ({per_batch})")
     if summary.rejection_reasons:
         lines.append("  rejection reasons:")
         lines += [f"      {count:>8,} x {reason}" for reason, count in summary.rejection_reasons.items()]
@@ -471,36 +489,44 @@ def _sync_text(summary) -> str:
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the destinations as JSON.")
 @click.pass_obj
-def destinations(settings: Settings) -> None:
+def destinations(settings: Settings, as_json: bool) -> None:
     """List configured destinations and whether their secrets are set (never their values)."""
-    from activation.destinations import build_destination, load_destination_configs
+    from activation.destinations import load_destinations
 
-    for name, config in load_destination_configs(settings.destinations_file).items():
-        destination = build_destination(config)
-        batch = destination.batch_size or "one per operation"
-        click.echo(f"{name}  type={config.type}  channel={config.channel}  batch={batch}  "
-                   f"holdout={config.holdout_share:.0%}  fields={','.join(config.payload_fields)}")
-        for key in destination.secret_names:
-            status = "set" if destination.secret(key) else "MISSING"
-            click.echo(f"  secret {config.secret_env_var(key)}: {status}")
+    described = load_destinations(settings.destinations_file).described()
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    for destination in described:
+        batch = destination["batch_size"] or "one per operation"
+        click.echo(f"{destination['name']}  type={destination['type']}  channel={destination['channel']}  "
+                   f"mode={destination['mode']}  batch={batch}  holdout={destination['holdout_share']:.0%}  "
+                   f"fields={','.join(destination['fields'])}")
+        for variable, is_set in destination["secrets"].items():
+            click.echo(f"  secret {variable}: {'set' if is_set else 'MISSING'}")
 
 
 @main.command()
 @click.argument("first")
 @click.argument("second", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.pass_obj
-def explain(settings: Settings, first: str, second: str | None) -> None:
+def explain(settings: Settings, first: str, second: str | None, as_json: bool) -> None:
     """Why records share a one_id: the identifiers linking them (values masked).
 
     FIRST and SECOND are records, <source_system>:<source_record_id>. With FIRST alone (a
     record or a one_id): that person's records, the identifiers they share and its history."""
     from activation.explain import explain_pair, explain_person
 
-    if second is None:
-        click.echo(_person_text(explain_person(settings, first)))
+    result = explain_person(settings, first) if second is None else explain_pair(settings, first, second)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False, default=str))
+    elif second is None:
+        click.echo(_person_text(result))
     else:
-        click.echo(_pair_text(explain_pair(settings, first, second)))
+        click.echo(_pair_text(result))
 
 
 def _pair_text(pair) -> str:
@@ -555,7 +581,8 @@ def feedback_load(settings: Settings, file: Path, destination_name: str | None, 
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
         return
-    click.echo(f"read {result.rows_read:,}  loaded {result.rows_loaded:,}  rejected {result.rows_rejected:,}")
+    click.echo(f"read {result.rows_read:,}  loaded {result.rows_loaded:,}  "
+               f"already landed {result.rows_already_landed:,}  rejected {result.rows_rejected:,}")
     _echo_landing(result)
 
 
@@ -620,7 +647,8 @@ def feedback_pull(settings: Settings, destination_name: str, since: dt.datetime 
         return
     landing = result.landing
     click.echo(f"asked about {result.sent_records:,} sent since {result.since}  read {landing.rows_read:,}  "
-               f"loaded {landing.rows_loaded:,}  rejected {landing.rows_rejected:,}")
+               f"loaded {landing.rows_loaded:,}  already landed {landing.rows_already_landed:,}  "
+               f"rejected {landing.rows_rejected:,}")
     _echo_landing(landing)
 
 

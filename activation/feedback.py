@@ -86,11 +86,14 @@ class FeedbackLoadResult:
     landing_file: Path | None
     rejects_file: Path | None
     rejection_reasons: dict[str, int]
+    # Valid rows whose event had landed before (the same file loaded twice): not landed again.
+    rows_already_landed: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "rows_read": self.rows_read,
             "rows_loaded": self.rows_loaded,
+            "rows_already_landed": self.rows_already_landed,
             "rows_rejected": self.rows_rejected,
             "landing_file": str(self.landing_file) if self.landing_file else None,
             "rejects_file": str(self.rejects_file) if self.rejects_file else None,
@@ -129,6 +132,10 @@ def land_rows(
             rejected.append(reject_record(row, reason, source_row=row_number))
         else:
             loaded.append(event)
+    # The same file loaded (or the same period pulled) again lands nothing new, and says so.
+    landed_before = landed_event_ids(settings)
+    already = sum(1 for event in loaded if event["feedback_event_id"] in landed_before)
+    loaded = [event for event in loaded if event["feedback_event_id"] not in landed_before]
 
     landing_file, unwritable = write_landing_rows(settings, loaded)
     rejected += [reject_record(event, reason) for event, reason in unwritable]
@@ -139,6 +146,7 @@ def land_rows(
     return FeedbackLoadResult(
         rows_read=len(rows),
         rows_loaded=len(loaded) - len(unwritable),
+        rows_already_landed=already,
         rows_rejected=len(rejected),
         landing_file=landing_file,
         rejects_file=rejects_file,
@@ -361,6 +369,18 @@ def reject_record(row: Any, reason: str, *, columns: tuple[str, ...] = REJECT_CO
 def _content_hash(events: list[dict]) -> str:
     lines = sorted(json.dumps(event, sort_keys=True, default=str) for event in events)
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+
+
+def landed_event_ids(settings: Settings) -> set[str]:
+    """The feedback_event_id of every event in the landing folder (Parquet or CSV files)."""
+    folder = settings.raw_dir / TABLE
+    ids: set[str] = set()
+    for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+        ids.update(pq.read_table(path, columns=["feedback_event_id"]).column(0).to_pylist())
+    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
+        with path.open(encoding="utf-8", newline="") as handle:
+            ids.update(row.get("feedback_event_id") for row in csv.DictReader(handle))
+    return ids
 
 
 def write_landing_file(settings: Settings, events: list[dict]) -> Path:

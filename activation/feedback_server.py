@@ -8,10 +8,14 @@ The API it offers:
   ACTIVATE__FEEDBACK__SECRET. A missing or bad signature, a timestamp more than 5 minutes from
   the server's clock, or a request already accepted with the same signature (a replay: the
   signatures of the last 5 minutes are kept on disk, so a restart does not forget them) is
-  answered 401 and nothing is kept. A timestamp that is not ASCII digits is 400.
+  answered 401 and nothing is kept. A timestamp that is not ASCII digits is 400. Requests signed
+  the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature: v1,<base64>;
+  ACTIVATE__FEEDBACK__SECRET then a whsec_ secret) are taken the same way
+  (activation/signing.py verifies both).
 - POST /feedback: one feedback event or a JSON list of them, fields as the landing contract
   (campaign_id, one_id or external_id, event_type, occurred_at, order_id, revenue_amount,
-  destination_name). Answer 200 {"accepted", "duplicates", "rejected", "rejections":
+  destination_name); {"events": [...]} is a list of events too. Answer 200 {"accepted",
+  "duplicates", "rejected", "rejections":
   [{"index", "reason"}]}; duplicates are accepted events already received. Each event is
   validated whole against the landing types (activation.feedback.validate_row) and accepted or
   rejected on its own: a bad event never stops a good one.
@@ -24,6 +28,11 @@ The API it offers:
   characters or more), a push to this route whose URL carries ?token=<that token> is taken
   unsigned, so the push URL configured in the console needs no relay. A wrong token is 401;
   the token opens this route only, and a re-pushed receipt lands once (its id is its content).
+- POST /feedback/unsubscribe?token=<token>: RFC 8058 one-click unsubscribe from the links the
+  smtp destination puts in List-Unsubscribe. The token (campaign, one_id, destination, signed
+  with ACTIVATE__FEEDBACK__SECRET) is the authentication; an `unsubscribed` event is landed
+  (once per link), which revokes the member's e-mail consent on the next dbt build. A GET
+  changes nothing (405), so a link scanner cannot unsubscribe anyone.
 - GET /health: 200, unsigned, answered on the event loop itself: never queued behind callbacks.
 
 Limits (ServeLimits), each checked before the work it guards: 411 without Content-Length, 413
@@ -76,11 +85,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+import duckdb
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from activation.destinations.normalise import cn_mobile_11_digits
-from activation.engine import duckdb
 from activation.errors import ActivationError
 from activation.feedback import (
     id_text,
@@ -93,6 +102,8 @@ from activation.feedback import (
 from activation.feedback_buffer import Accepted, FeedbackBuffer, buffer_path
 from activation.masking import mask_phone, scrub_pii, scrub_value
 from activation.settings import ACTIVATION_SCHEMA, Settings
+from activation.signing import STANDARD_SECRET_PREFIX, read_unsubscribe_token
+from activation.signing import verify as verify_signature
 
 logger = logging.getLogger(__name__)
 
@@ -121,6 +132,9 @@ _DESTINATION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,199}$")
 _SMS_ROUTE = re.compile(r"^/feedback/sms_gateway/([^/]+)/?$")
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _SIGNATURE = re.compile(r"sha256=[0-9a-f]{64}")
+# Standard Webhooks: one or more "v1,<base64 of 32 bytes>", space-separated.
+_STANDARD_SIGNATURE = re.compile(r"v1,[A-Za-z0-9+/]{43}=( v1,[A-Za-z0-9+/]{43}=){0,4}")
+UNSUBSCRIBE_PATH = "/feedback/unsubscribe"
 _END_OF_HEAD = re.compile(rb"\r?\n\r?\n")
 _SUCCESS = {True: True, False: False, "true": True, "false": False, "True": True, "False": False}
 
@@ -341,27 +355,33 @@ class FeedbackServer:
     # Authentication ---------------------------------------------------------------------
 
     def check_signature_headers(self, headers: dict[str, str]) -> tuple[int, str] | None:
-        """None when the signature headers are well formed and the timestamp is fresh; else the
-        status and why. Checked before the body is read."""
-        timestamp = headers.get("x-onedata-timestamp")
-        given = headers.get("x-onedata-signature")
-        if not timestamp or not given:
-            return 401, "missing signature"
+        """None when the signature headers of either scheme (activation/signing.py) are well
+        formed and the timestamp is fresh; else the status and why. Checked before the body is
+        read."""
+        if "webhook-signature" in headers:
+            timestamp, given = headers.get("webhook-timestamp"), headers["webhook-signature"]
+            if not headers.get("webhook-id") or not timestamp:
+                return 401, "missing webhook-id or webhook-timestamp"
+            name, pattern = "webhook-timestamp", _STANDARD_SIGNATURE
+        else:
+            timestamp, given = headers.get("x-onedata-timestamp"), headers.get("x-onedata-signature")
+            if not timestamp or not given:
+                return 401, "missing signature"
+            name, pattern = "X-Onedata-Timestamp", _SIGNATURE
         if not _TIMESTAMP.fullmatch(timestamp):
-            return 400, "X-Onedata-Timestamp is not unix seconds in ASCII digits"
+            return 400, f"{name} is not unix seconds in ASCII digits"
         if abs(self._clock() - int(timestamp)) > MAX_CLOCK_SKEW_SECONDS:
             return 401, "timestamp outside 5 minutes (replayed or clock skew)"
-        if not _SIGNATURE.fullmatch(given):
+        if not pattern.fullmatch(given):
             return 401, "invalid signature"
         return None
 
     def verify(self, headers: dict[str, str], body: bytes) -> str | None:
         """None when the request is signed with our secret (headers already checked)."""
-        timestamp = headers["x-onedata-timestamp"]
-        expected = hmac.new(
-            self._secret, timestamp.encode("ascii") + b"." + body, hashlib.sha256
-        ).hexdigest()
-        if not hmac.compare_digest(f"sha256={expected}", headers["x-onedata-signature"]):
+        secret = self._secret.decode("utf-8")
+        if "webhook-signature" in headers and not secret.startswith(STANDARD_SECRET_PREFIX):
+            return f"a Standard Webhooks signature needs a {STANDARD_SECRET_PREFIX} secret"
+        if not verify_signature(secret, body, headers, now=self._clock()):
             return "invalid signature"
         return None
 
@@ -401,6 +421,8 @@ class FeedbackServer:
             if request.method not in ("GET", "HEAD"):
                 return 405, {"error": "GET /health"}, {"Allow": "GET, HEAD"}
             return 200, {"status": "ok"}, {}
+        if request.path.rstrip("/") == UNSUBSCRIBE_PATH:
+            return await self._answer_unsubscribe(request)
         sms_route = _SMS_ROUTE.match(request.path)
         if request.path.rstrip("/") != "/feedback" and not sms_route:
             return 404, {"error": "not found"}, {}
@@ -444,6 +466,33 @@ class FeedbackServer:
             return self._refused(request, status, payload["error"])
         return status, payload, (self._retry_after() if status == 503 else {})
 
+    async def _answer_unsubscribe(self, request: _Request) -> tuple[int, dict, dict]:
+        """RFC 8058 one-click: the mail client POSTs List-Unsubscribe=One-Click to the link an
+        e-mail carried (activation/destinations/smtp.py). The link's token is the authentication:
+        it names the campaign, the member and the destination, signed with our secret. A GET
+        (a link scanner, a preview) changes nothing."""
+        if request.method != "POST":
+            return 405, {"error": "POST List-Unsubscribe=One-Click to unsubscribe"}, {"Allow": "POST"}
+        if self._stopping.is_set():
+            return 503, {"error": "stopping: retry later"}, self._retry_after()
+        token = request.query_value("token") or ""
+        claims = read_unsubscribe_token(self._secret.decode("utf-8"), token)
+        if claims is None:
+            return self._refused(request, 401, "invalid unsubscribe link")
+        status, payload = await asyncio.get_running_loop().run_in_executor(
+            self._executor, self._unsubscribe, claims, token)
+        return status, payload, (self._retry_after() if status == 503 else {})
+
+    def _unsubscribe(self, claims: dict[str, str], token: str) -> tuple[int, dict]:
+        event = {
+            **claims,
+            "event_type": "unsubscribed",
+            "occurred_at": dt.datetime.fromtimestamp(self._clock(), dt.UTC).isoformat(),
+            # One link, one event: a second click is a duplicate, not a second unsubscribe.
+            "feedback_event_id": "unsub_" + hashlib.sha256(token.encode()).hexdigest()[:32],
+        }
+        return self.accept_events([event])
+
     def _refused(self, request: _Request, status: int, problem: str) -> tuple[int, dict, dict]:
         if status == 401:
             with self._lock:
@@ -464,14 +513,13 @@ class FeedbackServer:
                 problem = self.verify(request.headers, body)
                 if problem:
                     return 401, {"error": problem}
-                signature = request.headers["x-onedata-signature"]
+                signature, timestamp = _signature_of(request.headers)
                 if self._buffer.was_seen(signature):
                     return 401, {"error": "replayed: a request with this signature was already accepted"}
             items, refusal = _items(body, self.limits.max_items_per_request)
             if refusal:
                 return refusal
-            expires_at = int(request.headers["x-onedata-timestamp"]) + MAX_CLOCK_SKEW_SECONDS + 1 \
-                if signature else 0.0
+            expires_at = int(timestamp) + MAX_CLOCK_SKEW_SECONDS + 1 if signature else 0.0
             if destination_name is not None:
                 return self.accept_sms_receipts(destination_name, items, signature, expires_at)
             return self.accept_events(items, signature, expires_at)
@@ -741,6 +789,13 @@ async def _discard_body(receive, seconds: float) -> None:
         return
 
 
+def _signature_of(headers: dict[str, str]) -> tuple[str, str]:
+    """(the signature a replay would repeat, its timestamp), under either scheme."""
+    if "webhook-signature" in headers:
+        return headers["webhook-signature"], headers["webhook-timestamp"]
+    return headers["x-onedata-signature"], headers["x-onedata-timestamp"]
+
+
 def _items(body: bytes, max_items: int) -> tuple[list[Any], tuple[int, dict] | None]:
     """The JSON items of a body, or the answer refusing it."""
     # Counted before parsing: json.loads holds the GIL for the whole document, and a megabyte
@@ -759,6 +814,8 @@ def _items(body: bytes, max_items: int) -> tuple[list[Any], tuple[int, dict] | N
         return [], (400, {"error": "body is not JSON (not UTF-8)"})
     except (ValueError, RecursionError):
         return [], (400, {"error": "body is not JSON (or nested too deeply)"})
+    if isinstance(payload, dict) and set(payload) == {"events"} and isinstance(payload["events"], list):
+        payload = payload["events"]  # {"events": [...]}: the events, not one event
     items = payload if isinstance(payload, list) else [payload]
     if len(items) > max_items:
         return [], (413, {"error": f"{len(items)} items: at most {max_items} a request"})

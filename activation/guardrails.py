@@ -24,8 +24,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+import duckdb
+
 from activation import state
-from activation.engine import duckdb
 from activation.sync_plan import PlanCounts, SyncRequest
 
 # The modes whose syncs remove members from the destination.

@@ -84,7 +84,7 @@ def test_a_bad_file_is_named(tmp_path):
         load_audiences(tmp_path)
     (tmp_path / "churners.yml").unlink()
     _write(tmp_path, "churners", "tag: lifecycle_stage\nin: [churned]\n", channel="fax")
-    with pytest.raises(ActivationError, match="churners.yml: channel must be one of"):
+    with pytest.raises(ActivationError, match="churners.yml: channel: must be 'sms', 'email'.*got 'fax'"):
         load_audiences(tmp_path)
 
 

@@ -211,7 +211,7 @@ def test_sync_sends_each_treated_member_once_and_holds_out_the_rest(loop):
 
 def test_feedback_keeps_the_malformed_row_aside(loop):
     expected_rows = sum(loop["expected"].values())
-    assert f"loaded {expected_rows:,}  rejected 1" in loop["feedback"]
+    assert f"loaded {expected_rows:,}  already landed 0  rejected 1" in loop["feedback"]
     rejects = list((loop["raw_dir"].parent / "rejects" / "feedback_events").glob("*.csv"))
     assert len(rejects) == 1 and "occurred_at" in rejects[0].read_text()
 

@@ -90,7 +90,8 @@ def test_loading_the_same_report_twice_does_not_double_count(feedback_settings, 
     first = load_feedback(feedback_settings, source)
     second = load_feedback(feedback_settings, source)
 
-    assert first.landing_file == second.landing_file
+    assert (first.rows_loaded, first.rows_already_landed) == (2, 0)
+    assert (second.rows_loaded, second.rows_already_landed, second.landing_file) == (0, 2, None)
     assert first.rejects_file == second.rejects_file
     assert len(list((feedback_settings.raw_dir / "feedback_events").iterdir())) == 1
     assert len(landed(feedback_settings)) == 2
@@ -108,8 +109,9 @@ def test_jsonl_and_parquet_inputs_and_the_destination_option(feedback_settings, 
 
     assert (from_jsonl.rows_loaded, from_jsonl.rows_rejected) == (2, 1)
     assert from_jsonl.rejection_reasons == {"not a JSON object": 1}
-    # The same events from another format land under the same name: no double count.
-    assert from_parquet.landing_file == from_jsonl.landing_file
+    # The same events from another format have landed already: nothing lands twice, and it says so.
+    assert (from_parquet.rows_loaded, from_parquet.rows_already_landed) == (0, 2)
+    assert from_parquet.landing_file is None
     assert {row[2] for row in landed(feedback_settings)} == {"sms_vendor"}
 
 
@@ -146,10 +148,12 @@ def test_the_command_prints_a_one_line_summary_or_json(tmp_path):
     text = CliRunner().invoke(main, arguments)
     as_json = CliRunner().invoke(main, [*arguments, "--json"])
 
-    assert text.exit_code == 0 and text.output.splitlines()[0] == "read 3  loaded 2  rejected 1"
+    assert text.exit_code == 0
+    assert text.output.splitlines()[0] == "read 3  loaded 2  already landed 0  rejected 1"
+    # The same file again: nothing new lands, and the summary says why.
     summary = json.loads(as_json.output)
-    assert (summary["rows_loaded"], summary["rows_rejected"]) == (2, 1)
-    assert summary["landing_file"].endswith(".parquet")
+    assert (summary["rows_loaded"], summary["rows_already_landed"], summary["rows_rejected"]) == (0, 2, 1)
+    assert summary["landing_file"] is None
     assert list(summary["rejection_reasons"].values()) == [1]
 
 

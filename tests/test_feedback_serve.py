@@ -238,8 +238,8 @@ def test_the_same_event_across_flushes_and_restarts_counts_once_in_staging(start
 def staged_event_count(settings: Settings) -> int:
     """Run stg_marketing__feedback_events' own SQL over the landed files."""
     glob = settings.raw_dir / "feedback_events" / "*.parquet"
-    # The staging model reads its base_ model: here, the landed rows with no rejection.
     sql = jinja2.Template(STAGING_MODEL.read_text()).render(
+        # The staging model reads its base_ model's good rows: here every landed row is good.
         ref=lambda *_: f"(select *, null as rejection_reason from read_parquet('{glob}'))",
         dbt=SimpleNamespace(type_string=lambda: "varchar", type_timestamp=lambda: "timestamp"),
     )
@@ -779,3 +779,81 @@ def test_what_was_answered_200_survives_sigkill(cli_env, settings):
     assert process.returncode == 0
     assert stdout.startswith("received 0  landed 2")
     assert sorted(row["one_id"] for row in landed_rows(settings)) == ["p00001", "p00002"]
+
+
+# Standard Webhooks, {"events": [...]} and one-click unsubscribe (issue 23) ----------------------
+
+STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def standard_headers(body: bytes, message_id: str = "msg_1", secret: str = STANDARD_SECRET) -> dict:
+    """Signed by the standardwebhooks package itself, as a Standard Webhooks sender signs."""
+    import datetime as dt
+
+    from standardwebhooks import Webhook
+
+    now = dt.datetime.now(dt.UTC)
+    return {"webhook-id": message_id, "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(secret).sign(message_id, now, body), "Content-Type": "application/json"}
+
+
+def test_callbacks_signed_the_standard_webhooks_way_are_taken_and_replays_refused(settings):
+    server = FeedbackServer(settings, STANDARD_SECRET, port=0, flush_every_seconds=60,
+                            shutdown_wait_seconds=0.2).start()
+    try:
+        body = json.dumps([EVENT]).encode()
+        headers = standard_headers(body)
+        taken = post(f"{server.url}/feedback", None, raw=body, headers=headers)
+        replayed = post(f"{server.url}/feedback", None, raw=body, headers=headers)
+        tampered = post(f"{server.url}/feedback", None, raw=body.replace(b"p00001", b"p00009"),
+                        headers=standard_headers(body, "msg_2"))
+        other_key = post(f"{server.url}/feedback", None, raw=body,
+                         headers=standard_headers(body, "msg_3", secret="whsec_" + "A" * 32))
+        server.flush()
+    finally:
+        server.stop()
+
+    assert taken.status_code == 200 and taken.json()["accepted"] == 1
+    assert [answer.status_code for answer in (replayed, tampered, other_key)] == [401, 401, 401]
+    assert [row["one_id"] for row in landed_rows(settings)] == ["p00001"]
+
+
+def test_a_standard_webhooks_signature_needs_a_whsec_secret(server):
+    body = json.dumps(EVENT).encode()
+    answer = post(f"{server.url}/feedback", None, raw=body, headers=standard_headers(body))
+
+    assert answer.status_code == 401 and "whsec_" in answer.json()["error"]
+
+
+def test_an_events_envelope_is_a_list_of_events_not_one_event(server, settings):
+    answer = post(f"{server.url}/feedback", {"events": [EVENT, CONVERSION]})
+    server.flush()
+
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2
+    assert [row["one_id"] for row in landed_rows(settings)] == ["p00001", "p00002"]
+
+
+def test_one_click_unsubscribe_lands_one_unsubscribed_event_per_link(server, settings):
+    from activation.signing import unsubscribe_token
+
+    token = unsubscribe_token(FEEDBACK_SECRET, "newsletter-nov", "p00007", "newsletter_email")
+    url = f"{server.url}/feedback/unsubscribe?token={token}"
+    one_click = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    looked_at = requests.get(url, timeout=10)
+    clicked = requests.post(url, data=b"List-Unsubscribe=One-Click", headers=one_click, timeout=10)
+    clicked_again = requests.post(url, data=b"List-Unsubscribe=One-Click", headers=one_click, timeout=10)
+    forged = requests.post(
+        f"{server.url}/feedback/unsubscribe?token={unsubscribe_token('guessed', 'c', 'p00001', 'x')}",
+        data=b"List-Unsubscribe=One-Click", headers=one_click, timeout=10,
+    )
+    server.flush()
+
+    assert looked_at.status_code == 405  # a link scanner changes nothing
+    assert clicked.status_code == 200 and clicked.json()["accepted"] == 1
+    assert clicked_again.status_code == 200
+    assert forged.status_code == 401
+    [row] = landed_rows(settings)
+    assert (row["one_id"], row["campaign_id"], row["destination_name"], row["event_type"]) == (
+        "p00007", "newsletter-nov", "newsletter_email", "unsubscribed",
+    )

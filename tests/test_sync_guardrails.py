@@ -18,7 +18,7 @@ from click.testing import CliRunner
 
 from activation.cli import EXIT_REFUSED, main
 from activation.errors import ActivationError, DestinationError
-from activation.sync import plan_audience, sync_audience
+from activation.sync import SyncOptions, plan_audience, sync_audience
 from tests.conftest import AUDIENCE, PROJECT_DIR, make_member
 from tests.test_incremental_plan import rebuild
 
@@ -101,7 +101,7 @@ def test_allow_removals_lets_the_same_sync_go_on_and_records_what_it_went_past(
     leavers = set(sorted(synced)[:10])
     without(warehouse, leavers)
 
-    summary = sync_audience(settings, AUDIENCE, "test_webhook", allow_removals=True)
+    summary = sync_audience(settings, AUDIENCE, "test_webhook", SyncOptions(allow_removals=True))
 
     assert summary.status == "succeeded" and not summary.guardrails.refused
     assert summary.removed == 10 and set(receiver.ids("remove")) == leavers
@@ -301,7 +301,7 @@ def test_a_refused_run_does_not_stop_the_next_sync_comparing_only_what_changed(s
 
     refused = sync_audience(settings, AUDIENCE, "test_webhook")
     report = plan_audience(settings, AUDIENCE, "test_webhook")
-    allowed = sync_audience(settings, AUDIENCE, "test_webhook", allow_removals=True)
+    allowed = sync_audience(settings, AUDIENCE, "test_webhook", SyncOptions(allow_removals=True))
 
     assert refused.status == "refused" and refused.compared == "changed"
     assert (report.counts.compared, report.counts.full_diff_reason) == ("changed", None)
@@ -313,7 +313,7 @@ def test_a_warehouse_from_before_the_guardrails_is_migrated_by_dbt(settings, war
         connection.execute("alter table activation.sync_runs drop column guardrail_message")
         connection.execute("alter table activation.sync_runs drop column audience_count")
 
-    with pytest.raises(ActivationError, match="predates the sync guardrails.*run dbt build"):
+    with pytest.raises(ActivationError, match="predate this version.*sync_runs.audience_count.*run dbt build"):
         sync_audience(settings, AUDIENCE, "test_webhook")
     # The plan reads on: without the size at the last sync, the shrink cannot be measured.
     warehouse.write_audience([])

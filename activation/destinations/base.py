@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
-from activation.destinations.normalise import NORMALISERS, hash_hex
+from pydantic import BaseModel
+
+from activation.destinations.normalise import DEFAULT_COUNTRY, NORMALISERS, hash_hex
 from activation.errors import ActivationError
 from activation.warehouse import AUDIENCE_COLUMNS, CONSENT_CHANNELS
+
+logger = logging.getLogger("activation.destinations")
 
 Operation = Literal["add", "remove", "update"]
 OPERATIONS: tuple[Operation, ...] = ("remove", "add", "update")
@@ -37,7 +42,19 @@ CHANNEL_ADDRESS_FIELDS: dict[str, tuple[str, ...]] = {
     "ad_platform": ("phone", "email"),
 }
 assert tuple(CHANNEL_ADDRESS_FIELDS) == CONSENT_CHANNELS, "one address rule per consent channel"
-GENERIC_FIELDS = ("phone", "email", "display_name", "member_level", "lifecycle_stage", "rfm_group")
+# The channel a contact key reaches a member on. A destination always sends its own channel's
+# address; another channel's contact key only when its `fields` name it, and then only for the
+# members who consented to that channel (PIPL's data minimisation): null for the others.
+CONTACT_KEY_CHANNELS: dict[str, str] = {
+    "phone": "sms",
+    "email": "email",
+    "wechat_unionid": "wecom",
+    "wechat_openid": "wechat",
+    "app_device_id": "app_push",
+}
+# `fields: generic`: the channel's address (always sent) and the profile fields; no other
+# channel's contact key.
+GENERIC_FIELDS = ("display_name", "member_level", "lifecycle_stage", "rfm_group")
 # Audience columns a destination may ask for: the contract minus ids, consent flags and dates.
 PAYLOAD_FIELD_CHOICES = tuple(
     column for column in AUDIENCE_COLUMNS
@@ -55,6 +72,10 @@ class RunInfo:
     audience_name: str
     destination_name: str
     campaign_id: str
+    # What the run will send, per operation: (batches, records), as the sync planned it before
+    # the first batch (pending batches of earlier runs included). Services that number a run's
+    # uploads in sessions (Meta) read it; empty when a destination is driven by hand.
+    planned: Mapping[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
 
 class RecordResult(NamedTuple):
@@ -170,10 +191,13 @@ def secret_env_var(destination_name: str, key: str) -> str:
 
 class Destination(ABC):
     type_name: ClassVar[str]
-    # A dataclass of the type's own options (defaults = optional); parsed from the YAML.
-    Options: ClassVar[type]
-    # Secret keys, read only from ACTIVATE__<NAME>__<KEY>.
+    # The type's own options, a pydantic model (defaults = optional), read from its entry in
+    # destinations.yml by activation.config's loader.
+    Options: ClassVar[type[BaseModel]]
+    # Secret keys, read only from ACTIVATE__<NAME>__<KEY>; check() names each one missing.
     secret_names: ClassVar[tuple[str, ...]] = ()
+    # Secrets used when set (a Meta app secret, for apps that require appsecret_proof).
+    optional_secret_names: ClassVar[tuple[str, ...]] = ()
     # Sync modes the service can honour; the first is the default when the YAML names none.
     supported_modes: ClassVar[tuple[Mode, ...]] = MODES
     # The service's own limit of records per call; a configured batch_size may not exceed it.
@@ -199,6 +223,19 @@ class Destination(ABC):
         self.config = config
         self.options = config.options
         self.run: RunInfo | None = None
+        # Requests sent again (or reconnections) after a transient failure, since the
+        # destination was built: the sync reads it around each batch.
+        self.retries = 0
+
+    def note_retry(self, failure: str, attempt: int, attempts: int, delay: float) -> None:
+        """Count a retry and say it on the log (stderr in the CLI): a service that does not
+        answer is never waited on in silence. `failure` never holds PII (a status, an error
+        class, the service's scrubbed message)."""
+        self.retries += 1
+        logger.warning(
+            "Destination %s: attempt %d of %d failed (%s); retrying in %.1f s",
+            self.name, attempt, attempts, failure, delay,
+        )
 
     @property
     def name(self) -> str:
@@ -239,7 +276,7 @@ class Destination(ABC):
             if value is None:
                 continue
             normaliser = NORMALISERS[self.field_normalisers.get(field_name, "trimmed_lower")]
-            normalised = normaliser(value)
+            normalised = normaliser(value, self.default_country)
             if normalised is None:
                 unusable.append(field_name)
             encoded[field_name] = None if normalised is None else hash_hex(normalised, self.hash_algorithm)
@@ -248,6 +285,11 @@ class Destination(ABC):
             problem = f"invalid {' and '.join(sorted(unusable))}" if unusable else "no address"
             return None, f"{problem} for {self.type_name} (not sent)"
         return encoded, None
+
+    @property
+    def default_country(self) -> str:
+        """The country (ISO 3166 alpha-2) of a phone number written without its country code."""
+        return getattr(self.options, "default_country", None) or DEFAULT_COUNTRY
 
     @property
     def batch_size(self) -> int | None:
@@ -268,6 +310,11 @@ class Destination(ABC):
     def start_run(self, run: RunInfo) -> None:
         """Called once before the first batch of a sync run."""
         self.run = run
+
+    def prepare(self, connection, catalog) -> None:
+        """Called by a sync after start_run, with the warehouse it planned from (read it only):
+        what the warehouse knows about the service's own ids, if the destination uses any.
+        Most destinations need nothing."""
 
     @abstractmethod
     def check(self) -> None:
@@ -290,4 +337,4 @@ class Destination(ABC):
 
     @classmethod
     def option_names(cls) -> list[str]:
-        return [option.name for option in dataclasses.fields(cls.Options)]
+        return list(cls.Options.model_fields)

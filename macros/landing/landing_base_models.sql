@@ -11,6 +11,7 @@
         'miniprogram_users': 'base_miniprogram__users',
         'app_users': 'base_app__users',
         'identity_links': 'base_identity__links',
+        'wecom_external_contacts': 'base_wecom__external_contacts',
         'orders': 'base_commerce__orders',
         'order_lines': 'base_commerce__order_lines',
         'products': 'base_commerce__products',
