@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from activation.errors import ActivationError
-from activation.masking import contains_pii, scrub_value
+from activation.masking import id_contains_pii, scrub_value
 from activation.settings import Settings
 
 TABLE = "feedback_events"
@@ -261,7 +261,7 @@ def id_text(value: Any, column: str, problems: list[str]) -> str | None:
         problems.append(f"{column} {_shown(value)} is not valid Unicode")
     elif _CONTROL.search(value):
         problems.append(f"{column} {_shown(value)} holds control characters")
-    elif contains_pii(value):
+    elif id_contains_pii(value):
         problems.append(f"{column} {_shown(value)} holds a phone number or an e-mail address")
     else:
         return value or None

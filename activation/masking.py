@@ -15,7 +15,11 @@ from typing import Any
 # A mainland mobile as people write it: an optional +86 / 0086 / 86 prefix, 11 digits 1[3-9]...,
 # a space or a dash between any two of them, and no digit on either side. Full-width digits and
 # signs are matched through _ASCII_TWINS below.
-_PHONE_IN_TEXT = re.compile(r"(?<![0-9])(?:(?:\+|00)?86[ -]?)?1[ -]?[3-9](?:[ -]?[0-9]){9}(?![0-9])")
+_PHONE = r"(?:(?:\+|00)?86[ -]?)?1[ -]?[3-9](?:[ -]?[0-9]){9}"
+_PHONE_IN_TEXT = re.compile(rf"(?<![0-9]){_PHONE}(?![0-9])")
+# In an id, a phone stands apart from the letters and digits around it: a hash such as a one_id
+# (od_ + 20 hex digits) holds a mobile-shaped run of digits by chance, about one in 1,400.
+_PHONE_IN_ID = re.compile(rf"(?<![0-9A-Za-z]){_PHONE}(?![0-9A-Za-z])")
 _EMAIL_IN_TEXT = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)++")
 # Full-width ASCII (U+FF01..U+FF5E) and the ideographic space, one character for one, so that a
 # match found in the translated text is at the same place in the original.
@@ -69,6 +73,15 @@ def contains_pii(text: str) -> bool:
     """Whether text holds something scrub_pii would mask (a phone number or an e-mail address)."""
     probe = text.translate(_ASCII_TWINS)
     return bool((_may_hold_phone(probe) and _PHONE_IN_TEXT.search(probe))
+                or ("@" in probe and _EMAIL_IN_TEXT.search(probe)))
+
+
+def id_contains_pii(text: str) -> bool:
+    """Whether an id holds a phone number (on its own, or set apart by a separator:
+    `13812345678`, `member_13812345678`) or an e-mail address. A run of digits inside a hash
+    is no phone."""
+    probe = text.translate(_ASCII_TWINS)
+    return bool((_may_hold_phone(probe) and _PHONE_IN_ID.search(probe))
                 or ("@" in probe and _EMAIL_IN_TEXT.search(probe)))
 
 

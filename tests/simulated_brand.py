@@ -24,7 +24,7 @@ from activation.assignment import parse_variants
 from activation.demo.outcomes import SimulationSummary, simulate_campaign
 from activation.demo_data import generate
 from activation.settings import Settings
-from activation.sync import sync_audience
+from activation.sync import SyncOptions, sync_audience
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 PEOPLE = 10_000
@@ -77,8 +77,8 @@ def build(workdir: Path) -> SimulatedBrand:
 
     summaries = {}
     for number, campaign in enumerate(campaigns):
-        sync_audience(settings, AUDIENCE, DESTINATION, campaign_id=campaign,
-                      variants=parse_variants("a=0.5,b=0.5"))
+        sync_audience(settings, AUDIENCE, DESTINATION,
+                      SyncOptions(campaign_id=campaign, variants=parse_variants("a=0.5,b=0.5")))
         sent_on = end_date + dt.timedelta(days=1 + WINDOW_STRIDE_DAYS * number)
         summaries[campaign] = simulate_campaign(settings, campaign, seed=number, sent_on=sent_on)
     dbt(env, workdir, "build", "--selector", "campaign_review")

@@ -301,7 +301,7 @@ def test_the_good_rows_reach_staging_as_if_the_bad_ones_never_landed(csv_landing
     clean = table_fingerprints(csv_landing["clean_db"], ("staging",))
     dirty = table_fingerprints(csv_landing["dirty_db"], ("staging",), where=kept_anyway)
     stg = {name for name in clean if ".stg_" in name}
-    assert len(stg) == 20 + 2  # every landing table, and the two activation tables
+    assert len(stg) == 20 + 3  # every landing table, and the three activation tables
     assert {name: dirty[name] for name in stg} == {name: clean[name] for name in stg}
     # The references to unknown customers stay, as anonymous.
     assert rows(csv_landing["dirty_db"],

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 
 import pytest
 
-from activation.masking import contains_pii, scrub_pii, scrub_value
+from activation.masking import contains_pii, id_contains_pii, scrub_pii, scrub_value
 
 
 @pytest.mark.parametrize(("text", "masked"), [
@@ -69,3 +70,20 @@ def test_a_megabyte_of_hostile_text_is_one_pass(hostile):
     scrub_pii(hostile)
     contains_pii(hostile)
     assert time.perf_counter() - started < 10
+
+
+@pytest.mark.parametrize("identifier", [
+    "13812345678", "+86 138 1234 5678", "member_13812345678", "crm:8613812345678", "alice@example.com",
+    "１３８１２３４５６７８",
+])
+def test_an_id_that_is_or_holds_a_phone_or_email_is_caught(identifier):
+    assert id_contains_pii(identifier)
+
+
+def test_a_hash_is_no_phone_even_when_its_digits_read_like_one():
+    # one_ids are od_ + 20 hex digits; about one in 1,400 holds 1[3-9] and nine digits more.
+    assert contains_pii("od_daaaf13651380465fc28")
+    assert not id_contains_pii("od_daaaf13651380465fc28")
+    one_ids = [f"od_{hashlib.md5(str(number).encode()).hexdigest()[:20]}" for number in range(100_000)]
+    assert sum(contains_pii(one_id) for one_id in one_ids) > 20  # the free-text rule would refuse these
+    assert not any(id_contains_pii(one_id) for one_id in one_ids)
