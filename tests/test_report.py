@@ -152,7 +152,7 @@ def test_charts_have_the_expected_number_of_marks(rendered, simulated_brand):
     tables = [table for path in (PROJECT_DIR / "models" / "staging").glob("*/_*__sources.yml")
               for source in yaml.safe_load(path.read_text()).get("sources", []) if source.get("schema") == "landing"
               for table in source["tables"]]
-    assert marks["landed"] == len(tables) == 19
+    assert marks["landed"] == len(tables) == 20
     assert marks["freshness"] == sum(1 for table in tables if table.get("loaded_at_field")) > 10
 
 
