@@ -10,6 +10,7 @@ import duckdb
 from activation import warehouse
 from activation.errors import ActivationError
 from activation.masking import mask_email, mask_name, mask_phone
+from activation.audience_sql import REF_TABLES, select_audience_sql
 from activation.settings import TAGS_SCHEMA, Settings
 from activation.warehouse import CONSENT_CHANNELS, consent_column
 
@@ -135,19 +136,13 @@ def plan_audiences(settings: Settings, audiences_dir=None) -> list[AudiencePlan]
     with warehouse.connect(settings.duckdb_path, read_only=True) as connection:
         catalog = warehouse.Catalog.read(connection)
         built = {audience.name: audience for audience in catalog.audiences()}
-        if not catalog.has(f"{TAGS_SCHEMA}.member_profiles"):
-            raise ActivationError("No tags.member_profiles in the warehouse: run dbt build first.")
-        # The audience SQL leaves out members suppressed on every channel; so does the plan.
-        suppressed = (
-            " and one_id not in (select one_id from marts.dim_member_suppressions where channel = 'all')"
-            if catalog.has("marts.dim_member_suppressions")
-            else ""
-        )
+        missing = [table for table in REF_TABLES.values() if not catalog.has(table)]
+        if missing:
+            raise ActivationError(f"No {', '.join(missing)} in the warehouse: run dbt build first.")
         plans = []
         for spec in specs:
-            planned = (
-                f"select one_id from {TAGS_SCHEMA}.member_profiles where ({spec.condition}){suppressed}"
-            )
+            # The audience model's own SQL (macros/segments/select_audience.sql).
+            planned = f"select one_id from ({select_audience_sql(spec.name, spec.condition)})"
             previous = (f"select one_id from {built[spec.name].table}" if spec.name in built
                         else "select cast(null as varchar) as one_id where false")
             try:

@@ -31,6 +31,7 @@ from pydantic import (
     model_validator,
 )
 
+from activation.channels import CONSENT_CHANNELS
 from activation.errors import ActivationError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -84,7 +85,7 @@ NonNegativeWholeNumber = Annotated[WholeNumber, Field(ge=0)]
 # Names that end up in SQL identifiers, campaign ids and file names.
 Name = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-Channel = Literal["sms", "email", "wecom", "wechat", "app_push", "ad_platform"]
+Channel = Literal[CONSENT_CHANNELS]
 
 
 class Strict(BaseModel):

@@ -25,6 +25,7 @@ RawFormat = Literal["parquet", "csv"]
 
 # Schemas fixed by dbt_project.yml (`segments` folder, `onedata__activation_schema` var).
 SEGMENTS_SCHEMA = "segments"
+MARTS_SCHEMA = "marts"
 TAGS_SCHEMA = "tags"
 ACTIVATION_SCHEMA = "activation"
 

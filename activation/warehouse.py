@@ -12,13 +12,13 @@ from pathlib import Path
 
 import duckdb
 
+from activation.channels import CONSENT_CHANNELS
 from activation.errors import ActivationError
 from activation.settings import ACTIVATION_SCHEMA, SEGMENTS_SCHEMA
 
 AUDIENCE_TABLE_PREFIX = "seg_"
 LOCK_WAIT_SECONDS = 5.0
 
-CONSENT_CHANNELS = ("sms", "email", "wecom", "wechat", "app_push", "ad_platform")
 
 # The audience contract (one row per person); dbt enforces it, we check it before reading.
 AUDIENCE_COLUMNS = (

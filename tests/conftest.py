@@ -14,6 +14,7 @@ import duckdb
 import pytest
 import yaml
 
+from activation.channels import CONSENT_CHANNELS
 from activation.settings import Settings
 from tests.webhook_server import WebhookReceiver
 
@@ -21,7 +22,6 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 SECRET = "test-secret-not-real"
 AUDIENCE = "test_audience"
 AS_OF_DATE = dt.date(2026, 10, 31)
-CONSENT_CHANNELS = ("sms", "email", "wecom", "wechat", "app_push", "ad_platform")
 
 AUDIENCE_DDL = f"""
 create schema if not exists segments;

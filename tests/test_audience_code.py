@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from activation.audience_code import generate, load_audiences, load_tag_specs, rule_to_sql
 from activation.audiences import plan_audiences
+from activation.channels import CONSENT_CHANNELS
 from activation.cli import main
 from activation.errors import ActivationError
 from activation.settings import Settings
@@ -29,6 +30,12 @@ PROFILES = [
     ("new_not_member", "new", 1, False, None),
     ("growth", "growth", 8, True, "important_value"),
     ("prospect", "prospect", 0, None, None),
+]
+# Who an audience model leaves out whatever its rule, and so must the plan: a member suppressed on
+# every channel, and a profile with no member row (dim_members) to join.
+LEFT_OUT_PROFILES = [
+    ("new_suppressed", "new", 1, True, "general_develop"),
+    ("new_without_member_row", "new", 1, True, "general_develop"),
 ]
 
 
@@ -114,9 +121,19 @@ def built_warehouse(tmp_path) -> Settings:
     with duckdb.connect(str(path)) as connection:
         connection.execute("create schema tags")
         connection.execute("create schema segments")
-        connection.execute("create table tags.member_profiles (one_id varchar, lifecycle_stage varchar,"
+        connection.execute("create schema marts")
+        consent_flags = ", ".join(f"true as is_{channel}_consented" for channel in CONSENT_CHANNELS)
+        connection.execute("create table profiles (one_id varchar, lifecycle_stage varchar,"
                            " paid_order_count integer, is_loyalty_member boolean, rfm_group varchar)")
-        connection.executemany("insert into tags.member_profiles values (?, ?, ?, ?, ?)", PROFILES)
+        connection.executemany("insert into profiles values (?, ?, ?, ?, ?)", PROFILES + LEFT_OUT_PROFILES)
+        connection.execute(f"create table tags.member_profiles as select *, 'normal' as member_level,"
+                           f" {consent_flags}, date '2026-10-31' as as_of_date from profiles")
+        connection.execute("create table marts.dim_members as select one_id, one_id as display_name,"
+                           " null::varchar as phone, null::varchar as email, null::varchar as wechat_unionid,"
+                           " null::varchar as wechat_openid, null::varchar as app_device_id from profiles"
+                           " where one_id <> 'new_without_member_row'")
+        connection.execute("create table marts.dim_member_suppressions as"
+                           " select 'new_suppressed' as one_id, 'all' as channel")
         # As last built: the new members with one order, and an audience whose YAML is gone.
         connection.execute("create table segments.seg_second_order as"
                            " select 'new_one_order' as one_id union all select 'new_not_member'")

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from activation.channels import CONSENT_CHANNELS
 from activation.demo import catalog as cat
 from activation.demo.customers import (
     CHURNED, DORMANT, EM_NONE, G_WECHAT, GROWTH, HIGH_VALUE, K_APP, K_CRM, K_MP, K_OA, K_POS,
@@ -16,7 +17,6 @@ from activation.demo.encode import (
     US_PER_DAY, local_to_utc_us, masked_phones, messy_emails, messy_phones, quota,
 )
 
-CONSENT_CHANNELS = ("sms", "email", "wecom", "wechat", "app_push", "ad_platform")
 # channel -> (kinds of record that can hold it, share granted, share of grants revoked later)
 CONSENT_RULES = {
     "sms": ((K_CRM, K_POS, K_MP, K_APP), 0.80, 0.12),          # records with a phone only
