@@ -1,0 +1,446 @@
+{#- Time-aware identifiers: when an identifier was held, and by whom.
+
+    Each carrier of an identifier (a source record, or an identity link) has an active period: a
+    record from its registration to its last update, a link the moment it was observed. Sorted by
+    start, the carriers of one identifier fall into eras: a new era starts where a carrier starts
+    more than var onedata__identity_reassignment_gap_days days after every earlier one ended (a
+    carrier gives a cancelled mobile number to someone else after a 90-day quarantine). An era's
+    profile holds each stable attribute (var onedata__identity_stable_attributes) its carriers know
+    exactly one value of; a link knows those of the records carrying its other identifier.
+
+    Each era is compared with the nearest earlier era that knows each attribute:
+    - new_holder: they conflict (macros/identity/identity_attributes_conflict.sql). The identifier
+      was reassigned: the carriers of every earlier holder are joined to a node of their own
+      holding (int_identity_graph_edges), apart from the later holder's;
+    - same_holder: they share a birth date and nothing conflicts (a member back after years, or
+      one person on both sides of a phone change);
+    - unproven: neither; the eras count as one holding, as before.
+
+    limit_period_number restarts the per-person limits (int_identity_links_dropped) and the
+    same-system conflicts (int_identity_conflicts_detected) at a new holder and where the same
+    holder is proven: a person has one phone at a time, so a proven phone change is not two people.
+
+    Only identifiers with two or more eras have rows: one per observation (carrier, identifier). -#}
+{%- set gap_days = var('onedata__identity_reassignment_gap_days') -%}
+
+with
+
+identifiers_usable as (
+
+    select * from {{ ref('int_identifiers_usable') }}
+
+),
+
+record_profiles as (
+
+    select * from {{ ref('int_identity_records_profiled') }}
+
+),
+
+-- An observation's time is the last moment its carrier was active, so an identifier whose
+-- observations all fall within the gap cannot have two eras. This leaves out most identifiers
+-- before anything is joined.
+spread_identifiers as (
+
+    select identifier_node_id
+    from identifiers_usable
+    where observed_at is not null
+    group by identifier_node_id
+    having
+        {{ dbt.datediff('min(observed_at)', 'max(observed_at)', 'day') }}
+        > {{ gap_days }}
+
+),
+
+spread_observations as (
+
+    select identifiers_usable.*
+    from identifiers_usable
+    inner join spread_identifiers
+        on identifiers_usable.identifier_node_id = spread_identifiers.identifier_node_id
+
+),
+
+dated_observations as (
+
+    select
+        spread_observations.carrier_node_id,
+        spread_observations.identifier_node_id,
+        spread_observations.source_system,
+        spread_observations.source_record_id,
+        spread_observations.link_id,
+        spread_observations.id_type,
+        spread_observations.id_value,
+        record_profiles.active_from,
+        record_profiles.active_to,
+        record_profiles.birth_date,
+        record_profiles.gender,
+        record_profiles.full_name
+    from spread_observations
+    inner join record_profiles
+        on
+            spread_observations.source_system = record_profiles.source_system
+            and spread_observations.source_record_id = record_profiles.source_record_id
+
+    union all
+
+    select
+        carrier_node_id,
+        identifier_node_id,
+        source_system,
+        source_record_id,
+        link_id,
+        id_type,
+        id_value,
+        observed_at as active_from,
+        observed_at as active_to,
+        cast(null as date) as birth_date,
+        cast(null as {{ dbt.type_string() }}) as gender,
+        cast(null as {{ dbt.type_string() }}) as full_name
+    from spread_observations
+    where link_id is not null
+
+),
+
+-- Some carrier starts more than the gap after another one ended (necessary for a second era;
+-- a third carrier may still bridge the gap).
+separated_identifiers as (
+
+    select identifier_node_id
+    from dated_observations
+    where active_from is not null
+    group by identifier_node_id
+    having
+        {{ dbt.datediff('min(active_to)', 'max(active_from)', 'day') }}
+        > {{ gap_days }}
+
+),
+
+separated_observations as (
+
+    select dated_observations.*
+    from dated_observations
+    inner join separated_identifiers
+        on dated_observations.identifier_node_id = separated_identifiers.identifier_node_id
+    where dated_observations.active_from is not null
+
+),
+
+-- A link (openid ~ phone) says who held the phone through the records of its other identifier.
+link_other_sides as (
+
+    select
+        separated_observations.carrier_node_id,
+        separated_observations.identifier_node_id,
+        other_sides.identifier_node_id as other_identifier_node_id
+    from separated_observations
+    inner join identifiers_usable as other_sides
+        on
+            separated_observations.carrier_node_id = other_sides.carrier_node_id
+            and separated_observations.identifier_node_id <> other_sides.identifier_node_id
+    where separated_observations.link_id is not null
+
+),
+
+link_profiles as (
+
+    select
+        link_other_sides.carrier_node_id,
+        link_other_sides.identifier_node_id,
+        case when count(distinct record_profiles.gender) = 1 then min(record_profiles.gender) end as gender,
+        case when count(distinct record_profiles.full_name) = 1 then min(record_profiles.full_name) end as full_name,
+        case when count(distinct record_profiles.birth_date) = 1 then min(record_profiles.birth_date) end as birth_date
+    from link_other_sides
+    inner join identifiers_usable as other_holders
+        on link_other_sides.other_identifier_node_id = other_holders.identifier_node_id
+    inner join record_profiles
+        on
+            other_holders.source_system = record_profiles.source_system
+            and other_holders.source_record_id = record_profiles.source_record_id
+    group by link_other_sides.carrier_node_id, link_other_sides.identifier_node_id
+
+),
+
+profiled_observations as (
+
+    select
+        separated_observations.carrier_node_id,
+        separated_observations.identifier_node_id,
+        separated_observations.source_system,
+        separated_observations.source_record_id,
+        separated_observations.link_id,
+        separated_observations.id_type,
+        separated_observations.id_value,
+        coalesce(separated_observations.gender, link_profiles.gender) as gender,
+        coalesce(separated_observations.full_name, link_profiles.full_name) as full_name,
+        coalesce(separated_observations.birth_date, link_profiles.birth_date) as birth_date,
+        separated_observations.active_from,
+        separated_observations.active_to
+    from separated_observations
+    left join link_profiles
+        on
+            separated_observations.carrier_node_id = link_profiles.carrier_node_id
+            and separated_observations.identifier_node_id = link_profiles.identifier_node_id
+
+),
+
+-- Gaps and islands: an era starts where a carrier starts more than the gap after all earlier
+-- ones ended.
+ordered_observations as (
+
+    select
+        *,
+        max(active_to) over (
+            partition by identifier_node_id
+            order by active_from, carrier_node_id
+            rows between unbounded preceding and 1 preceding
+        ) as earlier_active_to
+    from profiled_observations
+
+),
+
+era_starts as (
+
+    select
+        *,
+        case
+            when earlier_active_to is null then 1
+            when
+                {{ dbt.datediff('earlier_active_to', 'active_from', 'day') }}
+                > {{ gap_days }}
+                then 1
+            else 0
+        end as is_era_start
+    from ordered_observations
+
+),
+
+eras as (
+
+    select
+        *,
+        sum(is_era_start) over (
+            partition by identifier_node_id
+            order by active_from, carrier_node_id
+            rows between unbounded preceding and current row
+        ) as era_number
+    from era_starts
+
+),
+
+era_profiles as (
+
+    select
+        identifier_node_id,
+        era_number,
+        -- The era's carrier a steward reads first: a record rather than a link.
+        coalesce(
+            min(case when source_record_id is not null then carrier_node_id end), min(carrier_node_id)
+        ) as first_carrier_node_id,
+        case when count(distinct gender) = 1 then min(gender) end as gender,
+        case when count(distinct full_name) = 1 then min(full_name) end as full_name,
+        count(*) as carrier_count,
+        case when count(distinct birth_date) = 1 then min(birth_date) end as birth_date,
+        min(active_from) as era_started_at,
+        max(active_to) as era_ended_at
+    from eras
+    group by identifier_node_id, era_number
+
+),
+
+multi_era_identifiers as (
+
+    select identifier_node_id
+    from era_profiles
+    group by identifier_node_id
+    having count(*) > 1
+
+),
+
+multi_era_profiles as (
+
+    select era_profiles.*
+    from era_profiles
+    inner join multi_era_identifiers
+        on era_profiles.identifier_node_id = multi_era_identifiers.identifier_node_id
+
+),
+
+-- For each era and attribute, the nearest earlier era that knows it; and when the era before ended.
+nearest_known_eras as (
+
+    select
+        later.identifier_node_id,
+        later.era_number,
+        max(case when earlier.gender is not null then earlier.era_number end) as gender_era_number,
+        max(case when earlier.full_name is not null then earlier.era_number end) as full_name_era_number,
+        max(case when earlier.birth_date is not null then earlier.era_number end) as birth_date_era_number,
+        max(earlier.era_ended_at) as earlier_ended_at
+    from multi_era_profiles as later
+    inner join multi_era_profiles as earlier
+        on
+            later.identifier_node_id = earlier.identifier_node_id
+            and later.era_number > earlier.era_number
+    group by later.identifier_node_id, later.era_number
+
+),
+
+era_comparisons as (
+
+    select
+        later.identifier_node_id,
+        later.era_number,
+        later.first_carrier_node_id,
+        later.gender,
+        gender_era.gender as earlier_gender,
+        later.full_name,
+        full_name_era.full_name as earlier_full_name,
+        later.carrier_count,
+        later.birth_date,
+        birth_date_era.birth_date as earlier_birth_date,
+        later.era_started_at,
+        nearest_known_eras.earlier_ended_at
+    from multi_era_profiles as later
+    inner join nearest_known_eras
+        on
+            later.identifier_node_id = nearest_known_eras.identifier_node_id
+            and later.era_number = nearest_known_eras.era_number
+    left join multi_era_profiles as gender_era
+        on
+            nearest_known_eras.identifier_node_id = gender_era.identifier_node_id
+            and nearest_known_eras.gender_era_number = gender_era.era_number
+    left join multi_era_profiles as full_name_era
+        on
+            nearest_known_eras.identifier_node_id = full_name_era.identifier_node_id
+            and nearest_known_eras.full_name_era_number = full_name_era.era_number
+    left join multi_era_profiles as birth_date_era
+        on
+            nearest_known_eras.identifier_node_id = birth_date_era.identifier_node_id
+            and nearest_known_eras.birth_date_era_number = birth_date_era.era_number
+
+),
+
+era_changes as (
+
+    select
+        identifier_node_id,
+        era_number,
+        first_carrier_node_id,
+        carrier_count,
+        case
+            when {{ identity_attributes_conflict('', 'earlier_') }} then 'new_holder'
+            {% if 'birth_date' in identity_stable_attributes() %}
+                when coalesce(birth_date = earlier_birth_date, false) then 'same_holder'
+            {% endif %}
+            else 'unproven'
+        end as era_change,
+        {{ identity_attribute_differences('', 'earlier_') }} as differing_attributes,
+        era_started_at,
+        earlier_ended_at
+    from era_comparisons
+
+),
+
+era_holders as (
+
+    select
+        multi_era_profiles.identifier_node_id,
+        multi_era_profiles.era_number,
+        era_changes.era_change,
+        1 + sum(case when era_changes.era_change = 'new_holder' then 1 else 0 end) over (
+            partition by multi_era_profiles.identifier_node_id
+            order by multi_era_profiles.era_number
+            rows between unbounded preceding and current row
+        ) as holder_number,
+        1 + sum(case when era_changes.era_change in ('new_holder', 'same_holder') then 1 else 0 end) over (
+            partition by multi_era_profiles.identifier_node_id
+            order by multi_era_profiles.era_number
+            rows between unbounded preceding and current row
+        ) as limit_period_number
+    from multi_era_profiles
+    left join era_changes
+        on
+            multi_era_profiles.identifier_node_id = era_changes.identifier_node_id
+            and multi_era_profiles.era_number = era_changes.era_number
+
+),
+
+holder_counts as (
+
+    select
+        identifier_node_id,
+        max(holder_number) as holder_count
+    from era_holders
+    group by identifier_node_id
+
+),
+
+-- What an earlier holder's carriers are kept apart by: the first era of the next holder.
+reassignments as (
+
+    select
+        era_holders.identifier_node_id,
+        era_holders.holder_number - 1 as earlier_holder_number,
+        {{ dbt.concat([
+            "'last seen with this holder on '",
+            'cast(cast(era_changes.earlier_ended_at as date) as ' ~ dbt.type_string() ~ ')',
+            "', with the next from '",
+            'cast(cast(era_changes.era_started_at as date) as ' ~ dbt.type_string() ~ ')',
+            "' ('",
+            'cast(' ~ dbt.datediff('era_changes.earlier_ended_at', 'era_changes.era_started_at', 'day')
+                ~ ' as ' ~ dbt.type_string() ~ ')',
+            "' days later, more than '",
+            "'" ~ gap_days ~ "'",
+            "'), on '",
+            "case when era_changes.first_carrier_node_id like 'l|%' then 'link ' else '' end",
+            "replace(substr(era_changes.first_carrier_node_id, 3), '|', ':')",
+            "case when era_changes.carrier_count > 1 then " ~ dbt.concat([
+                "' and '", 'cast(era_changes.carrier_count - 1 as ' ~ dbt.type_string() ~ ')', "' more'"
+            ]) ~ " else '' end",
+            "'; '",
+            'era_changes.differing_attributes',
+            "' differ'",
+        ]) }} as reassignment_evidence
+    from era_holders
+    inner join era_changes
+        on
+            era_holders.identifier_node_id = era_changes.identifier_node_id
+            and era_holders.era_number = era_changes.era_number
+    where era_holders.era_change = 'new_holder'
+
+),
+
+final as (
+
+    select
+        eras.carrier_node_id,
+        eras.identifier_node_id,
+        eras.source_system,
+        eras.source_record_id,
+        eras.link_id,
+        eras.id_type,
+        eras.id_value,
+        reassignments.reassignment_evidence,
+        eras.era_number,
+        era_holders.holder_number,
+        holder_counts.holder_count,
+        era_holders.limit_period_number,
+        coalesce(era_holders.era_change, 'first') as era_change,
+        era_holders.holder_number < holder_counts.holder_count as is_earlier_holder,
+        eras.active_from,
+        eras.active_to
+    from eras
+    inner join era_holders
+        on
+            eras.identifier_node_id = era_holders.identifier_node_id
+            and eras.era_number = era_holders.era_number
+    inner join holder_counts
+        on eras.identifier_node_id = holder_counts.identifier_node_id
+    left join reassignments
+        on
+            eras.identifier_node_id = reassignments.identifier_node_id
+            and era_holders.holder_number = reassignments.earlier_holder_number
+
+)
+
+select * from final
