@@ -11,7 +11,9 @@
     Each era is compared with the nearest earlier era that knows each attribute:
     - new_holder: they conflict (macros/identity/identity_attributes_conflict.sql). The identifier
       was reassigned: the carriers of every earlier holder are joined to a node of their own
-      holding (int_identity_graph_edges), apart from the later holder's;
+      holding (int_identity_graph_edges), apart from the later holder's. Eras in between that
+      know no attribute could be either holder's: the change is put at the longest silence
+      among them, where the carrier's quarantine falls;
     - same_holder: they share a birth date and nothing conflicts (a member back after years, or
       one person on both sides of a phone change);
     - unproven: neither; the eras count as one holding, as before.
@@ -22,6 +24,10 @@
 
     Only identifiers with two or more eras have rows: one per observation (carrier, identifier). -#}
 {%- set gap_days = var('onedata__identity_reassignment_gap_days') -%}
+{%- set earlier_knows_an_attribute = [] -%}
+{%- for attribute in identity_stable_attributes() -%}
+    {%- do earlier_knows_an_attribute.append('earlier.' ~ attribute ~ ' is not null') -%}
+{%- endfor -%}
 
 with
 
@@ -275,6 +281,11 @@ nearest_known_eras as (
         max(case when earlier.gender is not null then earlier.era_number end) as gender_era_number,
         max(case when earlier.full_name is not null then earlier.era_number end) as full_name_era_number,
         max(case when earlier.birth_date is not null then earlier.era_number end) as birth_date_era_number,
+        max(
+            case
+                when {{ earlier_knows_an_attribute | join(' or ') or 'false' }} then earlier.era_number
+            end
+        ) as last_known_era_number,
         max(earlier.era_ended_at) as earlier_ended_at
     from multi_era_profiles as later
     inner join multi_era_profiles as earlier
@@ -298,6 +309,7 @@ era_comparisons as (
         later.carrier_count,
         later.birth_date,
         birth_date_era.birth_date as earlier_birth_date,
+        nearest_known_eras.last_known_era_number,
         later.era_started_at,
         nearest_known_eras.earlier_ended_at
     from multi_era_profiles as later
@@ -320,6 +332,7 @@ era_comparisons as (
 
 ),
 
+-- Each era against the nearest earlier eras that know its attributes.
 era_changes as (
 
     select
@@ -333,11 +346,47 @@ era_changes as (
                 when coalesce(birth_date = earlier_birth_date, false) then 'same_holder'
             {% endif %}
             else 'unproven'
-        end as era_change,
+        end as compared_change,
         {{ identity_attribute_differences('', 'earlier_') }} as differing_attributes,
+        last_known_era_number,
+        {{ dbt.datediff('earlier_ended_at', 'era_started_at', 'day') }} as gap_days,
         era_started_at,
         earlier_ended_at
     from era_comparisons
+
+),
+
+-- Where the identifier changed hands: eras between the last one that showed the earlier holder
+-- and the first that shows the next know nothing, so they could be either's. The carrier's
+-- quarantine makes the change the longest silence among them (then the latest).
+ranked_holder_starts as (
+
+    select
+        conflicts.identifier_node_id,
+        candidates.era_number,
+        conflicts.differing_attributes,
+        row_number() over (
+            partition by conflicts.identifier_node_id, conflicts.era_number
+            order by candidates.gap_days desc, candidates.era_number desc
+        ) as silence_rank
+    from era_changes as conflicts
+    inner join era_changes as candidates
+        on
+            conflicts.identifier_node_id = candidates.identifier_node_id
+            and conflicts.last_known_era_number < candidates.era_number
+            and conflicts.era_number >= candidates.era_number
+    where conflicts.compared_change = 'new_holder'
+
+),
+
+holder_starts as (
+
+    select
+        identifier_node_id,
+        era_number,
+        differing_attributes
+    from ranked_holder_starts
+    where silence_rank = 1
 
 ),
 
@@ -346,13 +395,24 @@ era_holders as (
     select
         multi_era_profiles.identifier_node_id,
         multi_era_profiles.era_number,
-        era_changes.era_change,
-        1 + sum(case when era_changes.era_change = 'new_holder' then 1 else 0 end) over (
+        case
+            when multi_era_profiles.era_number = 1 then 'first'
+            when holder_starts.era_number is not null then 'new_holder'
+            when era_changes.compared_change = 'same_holder' then 'same_holder'
+            else 'unproven'
+        end as era_change,
+        1 + sum(case when holder_starts.era_number is not null then 1 else 0 end) over (
             partition by multi_era_profiles.identifier_node_id
             order by multi_era_profiles.era_number
             rows between unbounded preceding and current row
         ) as holder_number,
-        1 + sum(case when era_changes.era_change in ('new_holder', 'same_holder') then 1 else 0 end) over (
+        1 + sum(
+            case
+                when holder_starts.era_number is not null then 1
+                when era_changes.compared_change = 'same_holder' then 1
+                else 0
+            end
+        ) over (
             partition by multi_era_profiles.identifier_node_id
             order by multi_era_profiles.era_number
             rows between unbounded preceding and current row
@@ -362,6 +422,10 @@ era_holders as (
         on
             multi_era_profiles.identifier_node_id = era_changes.identifier_node_id
             and multi_era_profiles.era_number = era_changes.era_number
+    left join holder_starts
+        on
+            multi_era_profiles.identifier_node_id = holder_starts.identifier_node_id
+            and multi_era_profiles.era_number = holder_starts.era_number
 
 ),
 
@@ -375,7 +439,7 @@ holder_counts as (
 
 ),
 
--- What an earlier holder's carriers are kept apart by: the first era of the next holder.
+-- What keeps an earlier holder's carriers apart: the change to the next holder, with its evidence.
 reassignments as (
 
     select
@@ -387,8 +451,7 @@ reassignments as (
             "', with the next from '",
             'cast(cast(era_changes.era_started_at as date) as ' ~ dbt.type_string() ~ ')',
             "' ('",
-            'cast(' ~ dbt.datediff('era_changes.earlier_ended_at', 'era_changes.era_started_at', 'day')
-                ~ ' as ' ~ dbt.type_string() ~ ')',
+            'cast(era_changes.gap_days as ' ~ dbt.type_string() ~ ')',
             "' days later, more than '",
             "'" ~ gap_days ~ "'",
             "'), on '",
@@ -398,15 +461,18 @@ reassignments as (
                 "' and '", 'cast(era_changes.carrier_count - 1 as ' ~ dbt.type_string() ~ ')', "' more'"
             ]) ~ " else '' end",
             "'; '",
-            'era_changes.differing_attributes',
+            'holder_starts.differing_attributes',
             "' differ'",
         ]) }} as reassignment_evidence
     from era_holders
+    inner join holder_starts
+        on
+            era_holders.identifier_node_id = holder_starts.identifier_node_id
+            and era_holders.era_number = holder_starts.era_number
     inner join era_changes
         on
             era_holders.identifier_node_id = era_changes.identifier_node_id
             and era_holders.era_number = era_changes.era_number
-    where era_holders.era_change = 'new_holder'
 
 ),
 
@@ -425,7 +491,7 @@ final as (
         era_holders.holder_number,
         holder_counts.holder_count,
         era_holders.limit_period_number,
-        coalesce(era_holders.era_change, 'first') as era_change,
+        era_holders.era_change,
         era_holders.holder_number < holder_counts.holder_count as is_earlier_holder,
         eras.active_from,
         eras.active_to
