@@ -24,6 +24,8 @@
 
     Only identifiers with two or more eras have rows: one per observation (carrier, identifier). -#}
 {%- set gap_days = var('onedata__identity_reassignment_gap_days') -%}
+{%- set active_from = 'least(first_observed_at, observed_at)' -%}
+{%- set active_to = 'greatest(first_observed_at, observed_at)' -%}
 {%- set earlier_knows_an_attribute = [] -%}
 {%- for attribute in identity_stable_attributes() -%}
     {%- do earlier_knows_an_attribute.append('earlier.' ~ attribute ~ ' is not null') -%}
@@ -43,92 +45,39 @@ record_profiles as (
 
 ),
 
--- An observation's time is the last moment its carrier was active, so an identifier whose
--- observations all fall within the gap cannot have two eras. This leaves out most identifiers
--- before anything is joined.
-spread_identifiers as (
-
-    select identifier_node_id
-    from identifiers_usable
-    where observed_at is not null
-    group by identifier_node_id
-    having
-        {{ dbt.datediff('min(observed_at)', 'max(observed_at)', 'day') }}
-        > {{ gap_days }}
-
-),
-
-spread_observations as (
-
-    select identifiers_usable.*
-    from identifiers_usable
-    inner join spread_identifiers
-        on identifiers_usable.identifier_node_id = spread_identifiers.identifier_node_id
-
-),
-
-dated_observations as (
-
-    select
-        spread_observations.carrier_node_id,
-        spread_observations.identifier_node_id,
-        spread_observations.source_system,
-        spread_observations.source_record_id,
-        spread_observations.link_id,
-        spread_observations.id_type,
-        spread_observations.id_value,
-        record_profiles.active_from,
-        record_profiles.active_to,
-        record_profiles.birth_date,
-        record_profiles.gender,
-        record_profiles.full_name
-    from spread_observations
-    inner join record_profiles
-        on
-            spread_observations.source_system = record_profiles.source_system
-            and spread_observations.source_record_id = record_profiles.source_record_id
-
-    union all
-
-    select
-        carrier_node_id,
-        identifier_node_id,
-        source_system,
-        source_record_id,
-        link_id,
-        id_type,
-        id_value,
-        observed_at as active_from,
-        observed_at as active_to,
-        cast(null as date) as birth_date,
-        cast(null as {{ dbt.type_string() }}) as gender,
-        cast(null as {{ dbt.type_string() }}) as full_name
-    from spread_observations
-    where link_id is not null
-
-),
-
--- Some carrier starts more than the gap after another one ended (necessary for a second era;
--- a third carrier may still bridge the gap).
+-- Some carrier starts more than the gap after another one ended: needed for a second era (a
+-- third carrier may still bridge the gap), and true of few identifiers. Grouped on a hash of the
+-- identifier, which is faster; a collision only lets another identifier through, and eras are
+-- found per identifier below.
 separated_identifiers as (
 
-    select identifier_node_id
-    from dated_observations
-    where active_from is not null
-    group by identifier_node_id
+    select {{ hash64('identifier_node_id') }} as identifier_hash
+    from identifiers_usable
+    where first_observed_at is not null and observed_at is not null
+    group by {{ hash64('identifier_node_id') }}
     having
-        {{ dbt.datediff('min(active_to)', 'max(active_from)', 'day') }}
+        {{ dbt.datediff('min(' ~ active_to ~ ')', 'max(' ~ active_from ~ ')', 'day') }}
         > {{ gap_days }}
 
 ),
 
+-- A carrier's active period: from its first to its last time with the identifier.
 separated_observations as (
 
-    select dated_observations.*
-    from dated_observations
+    select
+        identifiers_usable.carrier_node_id,
+        identifiers_usable.identifier_node_id,
+        identifiers_usable.source_system,
+        identifiers_usable.source_record_id,
+        identifiers_usable.link_id,
+        identifiers_usable.id_type,
+        identifiers_usable.id_value,
+        least(identifiers_usable.first_observed_at, identifiers_usable.observed_at) as active_from,
+        greatest(identifiers_usable.first_observed_at, identifiers_usable.observed_at) as active_to
+    from identifiers_usable
     inner join separated_identifiers
-        on dated_observations.identifier_node_id = separated_identifiers.identifier_node_id
-    where dated_observations.active_from is not null
+        on {{ hash64('identifiers_usable.identifier_node_id') }} = separated_identifiers.identifier_hash
+    where identifiers_usable.first_observed_at is not null and identifiers_usable.observed_at is not null
 
 ),
 
@@ -177,12 +126,16 @@ profiled_observations as (
         separated_observations.link_id,
         separated_observations.id_type,
         separated_observations.id_value,
-        coalesce(separated_observations.gender, link_profiles.gender) as gender,
-        coalesce(separated_observations.full_name, link_profiles.full_name) as full_name,
-        coalesce(separated_observations.birth_date, link_profiles.birth_date) as birth_date,
+        coalesce(record_profiles.gender, link_profiles.gender) as gender,
+        coalesce(record_profiles.full_name, link_profiles.full_name) as full_name,
+        coalesce(record_profiles.birth_date, link_profiles.birth_date) as birth_date,
         separated_observations.active_from,
         separated_observations.active_to
     from separated_observations
+    left join record_profiles
+        on
+            separated_observations.source_system = record_profiles.source_system
+            and separated_observations.source_record_id = record_profiles.source_record_id
     left join link_profiles
         on
             separated_observations.carrier_node_id = link_profiles.carrier_node_id
@@ -349,7 +302,8 @@ era_changes as (
         end as compared_change,
         {{ identity_attribute_differences('', 'earlier_') }} as differing_attributes,
         last_known_era_number,
-        {{ dbt.datediff('earlier_ended_at', 'era_started_at', 'day') }} as gap_days,
+        {{ dbt.datediff('earlier_ended_at', 'era_started_at', 'day') }}
+            as gap_days,
         era_started_at,
         earlier_ended_at
     from era_comparisons

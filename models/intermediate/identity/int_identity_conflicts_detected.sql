@@ -28,15 +28,16 @@ records_profiled as (
 
 ),
 
--- Identifiers on two or more records of one system: the only places a conflict can be.
+-- Identifiers on two or more records of one system: the only places a conflict can be. Grouped
+-- on a hash of the identifier, which is faster; a collision only lets another one through.
 shared_in_one_system as (
 
     select
-        identifier_node_id,
+        {{ hash64('identifier_node_id') }} as identifier_hash,
         source_system
     from identifiers_usable
     where source_record_id is not null
-    group by identifier_node_id, source_system
+    group by {{ hash64('identifier_node_id') }}, source_system
     having count(*) > 1
 
 ),
@@ -58,7 +59,7 @@ grouped_records as (
     from identifiers_usable
     inner join shared_in_one_system
         on
-            identifiers_usable.identifier_node_id = shared_in_one_system.identifier_node_id
+            {{ hash64('identifiers_usable.identifier_node_id') }} = shared_in_one_system.identifier_hash
             and identifiers_usable.source_system = shared_in_one_system.source_system
     inner join records_profiled
         on

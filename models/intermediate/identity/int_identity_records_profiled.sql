@@ -1,7 +1,6 @@
-{#- Each customer source record as One ID compares it over time: its active period (registration
-    to last update; either alone when the other is missing) and its stable attributes, normalised
-    for comparison (macros/identity/identity_attributes_conflict.sql). A view: the two models that
-    read it join only a few of its rows. -#}
+{#- Each customer source record's stable attributes as One ID compares them
+    (macros/identity/identity_attributes_conflict.sql): a gender of M or F, else null; a full name
+    lower-cased without spaces. A view: the two models that read it join only a few of its rows. -#}
 {{ config(materialized='view') }}
 
 with
@@ -21,9 +20,7 @@ final as (
         case when gender in ('M', 'F') then gender end as gender,
         -- Spaces (ASCII and full-width) are how one name is most often written two ways.
         nullif(lower(replace(replace(full_name, ' ', ''), '　', '')), '') as full_name,
-        birth_date,
-        least(coalesce(registered_at, updated_at), coalesce(updated_at, registered_at)) as active_from,
-        greatest(coalesce(registered_at, updated_at), coalesce(updated_at, registered_at)) as active_to
+        birth_date
     from customer_records
 
 )
