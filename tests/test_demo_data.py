@@ -660,13 +660,13 @@ def resolve(tables, block_over_shared: bool = True, time_aware: bool = True) -> 
 
 
 def record_profiles(tables) -> pd.DataFrame:
-    """Each record's active period and stable attributes, as the contract describes them."""
+    """Each record's active period and stable attributes (the name: the CRM's registered one),
+    as the contract describes them."""
     c, p, m, w, a = (tables[t] for t in CUSTOMER_TABLES)
     frames = [
         pd.DataFrame({"record": "crm|" + c.member_id, "start": c.registered_at, "end": c.updated_at,
                       "birth_date": c.birth_date, "gender": c.gender, "name": c.full_name}),
-        pd.DataFrame({"record": "pos|" + p.pos_customer_id, "start": p.first_seen_at, "end": p.updated_at,
-                      "name": p.full_name}),
+        pd.DataFrame({"record": "pos|" + p.pos_customer_id, "start": p.first_seen_at, "end": p.updated_at}),
         pd.DataFrame({"record": m.platform + "|" + m.buyer_id, "start": m.first_order_at.fillna(m.updated_at),
                       "end": m.updated_at}),
         pd.DataFrame({"record": "miniprogram|" + w.openid, "start": w.registered_at, "end": w.updated_at,

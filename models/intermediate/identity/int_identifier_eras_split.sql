@@ -39,9 +39,9 @@ identifiers_usable as (
 
 ),
 
-record_profiles as (
+customer_records as (
 
-    select * from {{ ref('int_identity_records_profiled') }}
+    select * from {{ ref('int_customer_records_unioned') }}
 
 ),
 
@@ -81,68 +81,6 @@ separated_observations as (
 
 ),
 
--- A link (openid ~ phone) says who held the phone through the records of its other identifier.
-link_other_sides as (
-
-    select
-        separated_observations.carrier_node_id,
-        separated_observations.identifier_node_id,
-        other_sides.identifier_node_id as other_identifier_node_id
-    from separated_observations
-    inner join identifiers_usable as other_sides
-        on
-            separated_observations.carrier_node_id = other_sides.carrier_node_id
-            and separated_observations.identifier_node_id <> other_sides.identifier_node_id
-    where separated_observations.link_id is not null
-
-),
-
-link_profiles as (
-
-    select
-        link_other_sides.carrier_node_id,
-        link_other_sides.identifier_node_id,
-        case when count(distinct record_profiles.gender) = 1 then min(record_profiles.gender) end as gender,
-        case when count(distinct record_profiles.full_name) = 1 then min(record_profiles.full_name) end as full_name,
-        case when count(distinct record_profiles.birth_date) = 1 then min(record_profiles.birth_date) end as birth_date
-    from link_other_sides
-    inner join identifiers_usable as other_holders
-        on link_other_sides.other_identifier_node_id = other_holders.identifier_node_id
-    inner join record_profiles
-        on
-            other_holders.source_system = record_profiles.source_system
-            and other_holders.source_record_id = record_profiles.source_record_id
-    group by link_other_sides.carrier_node_id, link_other_sides.identifier_node_id
-
-),
-
-profiled_observations as (
-
-    select
-        separated_observations.carrier_node_id,
-        separated_observations.identifier_node_id,
-        separated_observations.source_system,
-        separated_observations.source_record_id,
-        separated_observations.link_id,
-        separated_observations.id_type,
-        separated_observations.id_value,
-        coalesce(record_profiles.gender, link_profiles.gender) as gender,
-        coalesce(record_profiles.full_name, link_profiles.full_name) as full_name,
-        coalesce(record_profiles.birth_date, link_profiles.birth_date) as birth_date,
-        separated_observations.active_from,
-        separated_observations.active_to
-    from separated_observations
-    left join record_profiles
-        on
-            separated_observations.source_system = record_profiles.source_system
-            and separated_observations.source_record_id = record_profiles.source_record_id
-    left join link_profiles
-        on
-            separated_observations.carrier_node_id = link_profiles.carrier_node_id
-            and separated_observations.identifier_node_id = link_profiles.identifier_node_id
-
-),
-
 -- Gaps and islands: an era starts where a carrier starts more than the gap after all earlier
 -- ones ended.
 ordered_observations as (
@@ -154,7 +92,7 @@ ordered_observations as (
             order by active_from, carrier_node_id
             rows between unbounded preceding and 1 preceding
         ) as earlier_active_to
-    from profiled_observations
+    from separated_observations
 
 ),
 
@@ -187,6 +125,91 @@ eras as (
 
 ),
 
+multi_era_identifiers as (
+
+    select identifier_node_id
+    from eras
+    group by identifier_node_id
+    having max(era_number) > 1
+
+),
+
+multi_era_observations as (
+
+    select eras.*
+    from eras
+    inner join multi_era_identifiers
+        on eras.identifier_node_id = multi_era_identifiers.identifier_node_id
+
+),
+
+-- A link (openid ~ phone) says who held the phone through the records of its other identifier.
+link_other_sides as (
+
+    select
+        multi_era_observations.carrier_node_id,
+        multi_era_observations.identifier_node_id,
+        other_sides.identifier_node_id as other_identifier_node_id
+    from multi_era_observations
+    inner join identifiers_usable as other_sides
+        on
+            multi_era_observations.carrier_node_id = other_sides.carrier_node_id
+            and multi_era_observations.identifier_node_id <> other_sides.identifier_node_id
+    where multi_era_observations.link_id is not null and other_sides.link_id is not null
+
+),
+
+link_profiles as (
+
+    select
+        link_other_sides.carrier_node_id,
+        link_other_sides.identifier_node_id,
+        {{ identity_agreed_value(identity_comparable_gender('customer_records.gender')) }} as gender,
+        {{ identity_agreed_value(identity_comparable_full_name('customer_records.full_name')) }} as full_name,
+        {{ identity_agreed_value('customer_records.birth_date') }} as birth_date
+    from link_other_sides
+    inner join identifiers_usable as other_holders
+        on link_other_sides.other_identifier_node_id = other_holders.identifier_node_id
+    inner join customer_records
+        on
+            other_holders.source_system = customer_records.source_system
+            and other_holders.source_record_id = customer_records.source_record_id
+    where other_holders.source_record_id is not null
+    group by link_other_sides.carrier_node_id, link_other_sides.identifier_node_id
+
+),
+
+profiled_observations as (
+
+    select
+        multi_era_observations.carrier_node_id,
+        multi_era_observations.identifier_node_id,
+        multi_era_observations.source_system,
+        multi_era_observations.source_record_id,
+        multi_era_observations.link_id,
+        multi_era_observations.id_type,
+        multi_era_observations.id_value,
+        coalesce({{ identity_comparable_gender('customer_records.gender') }}, link_profiles.gender) as gender,
+        coalesce(
+            {{ identity_comparable_full_name('customer_records.full_name') }}, link_profiles.full_name
+        ) as full_name,
+        multi_era_observations.era_number,
+        coalesce(customer_records.birth_date, link_profiles.birth_date) as birth_date,
+        multi_era_observations.active_from,
+        multi_era_observations.active_to
+    from multi_era_observations
+    left join customer_records
+        on
+            multi_era_observations.source_system = customer_records.source_system
+            and multi_era_observations.source_record_id = customer_records.source_record_id
+    left join link_profiles
+        on
+            multi_era_observations.carrier_node_id = link_profiles.carrier_node_id
+            and multi_era_observations.identifier_node_id = link_profiles.identifier_node_id
+
+),
+
+-- An era's profile: each attribute its carriers know exactly one value of.
 era_profiles as (
 
     select
@@ -196,32 +219,14 @@ era_profiles as (
         coalesce(
             min(case when source_record_id is not null then carrier_node_id end), min(carrier_node_id)
         ) as first_carrier_node_id,
-        case when count(distinct gender) = 1 then min(gender) end as gender,
-        case when count(distinct full_name) = 1 then min(full_name) end as full_name,
+        {{ identity_agreed_value('gender') }} as gender,
+        {{ identity_agreed_value('full_name') }} as full_name,
         count(*) as carrier_count,
-        case when count(distinct birth_date) = 1 then min(birth_date) end as birth_date,
+        {{ identity_agreed_value('birth_date') }} as birth_date,
         min(active_from) as era_started_at,
         max(active_to) as era_ended_at
-    from eras
+    from profiled_observations
     group by identifier_node_id, era_number
-
-),
-
-multi_era_identifiers as (
-
-    select identifier_node_id
-    from era_profiles
-    group by identifier_node_id
-    having count(*) > 1
-
-),
-
-multi_era_profiles as (
-
-    select era_profiles.*
-    from era_profiles
-    inner join multi_era_identifiers
-        on era_profiles.identifier_node_id = multi_era_identifiers.identifier_node_id
 
 ),
 
@@ -240,8 +245,8 @@ nearest_known_eras as (
             end
         ) as last_known_era_number,
         max(earlier.era_ended_at) as earlier_ended_at
-    from multi_era_profiles as later
-    inner join multi_era_profiles as earlier
+    from era_profiles as later
+    inner join era_profiles as earlier
         on
             later.identifier_node_id = earlier.identifier_node_id
             and later.era_number > earlier.era_number
@@ -265,20 +270,20 @@ era_comparisons as (
         nearest_known_eras.last_known_era_number,
         later.era_started_at,
         nearest_known_eras.earlier_ended_at
-    from multi_era_profiles as later
+    from era_profiles as later
     inner join nearest_known_eras
         on
             later.identifier_node_id = nearest_known_eras.identifier_node_id
             and later.era_number = nearest_known_eras.era_number
-    left join multi_era_profiles as gender_era
+    left join era_profiles as gender_era
         on
             nearest_known_eras.identifier_node_id = gender_era.identifier_node_id
             and nearest_known_eras.gender_era_number = gender_era.era_number
-    left join multi_era_profiles as full_name_era
+    left join era_profiles as full_name_era
         on
             nearest_known_eras.identifier_node_id = full_name_era.identifier_node_id
             and nearest_known_eras.full_name_era_number = full_name_era.era_number
-    left join multi_era_profiles as birth_date_era
+    left join era_profiles as birth_date_era
         on
             nearest_known_eras.identifier_node_id = birth_date_era.identifier_node_id
             and nearest_known_eras.birth_date_era_number = birth_date_era.era_number
@@ -347,17 +352,17 @@ holder_starts as (
 era_holders as (
 
     select
-        multi_era_profiles.identifier_node_id,
-        multi_era_profiles.era_number,
+        era_profiles.identifier_node_id,
+        era_profiles.era_number,
         case
-            when multi_era_profiles.era_number = 1 then 'first'
+            when era_profiles.era_number = 1 then 'first'
             when holder_starts.era_number is not null then 'new_holder'
             when era_changes.compared_change = 'same_holder' then 'same_holder'
             else 'unproven'
         end as era_change,
         1 + sum(case when holder_starts.era_number is not null then 1 else 0 end) over (
-            partition by multi_era_profiles.identifier_node_id
-            order by multi_era_profiles.era_number
+            partition by era_profiles.identifier_node_id
+            order by era_profiles.era_number
             rows between unbounded preceding and current row
         ) as holder_number,
         1 + sum(
@@ -367,19 +372,19 @@ era_holders as (
                 else 0
             end
         ) over (
-            partition by multi_era_profiles.identifier_node_id
-            order by multi_era_profiles.era_number
+            partition by era_profiles.identifier_node_id
+            order by era_profiles.era_number
             rows between unbounded preceding and current row
         ) as limit_period_number
-    from multi_era_profiles
+    from era_profiles
     left join era_changes
         on
-            multi_era_profiles.identifier_node_id = era_changes.identifier_node_id
-            and multi_era_profiles.era_number = era_changes.era_number
+            era_profiles.identifier_node_id = era_changes.identifier_node_id
+            and era_profiles.era_number = era_changes.era_number
     left join holder_starts
         on
-            multi_era_profiles.identifier_node_id = holder_starts.identifier_node_id
-            and multi_era_profiles.era_number = holder_starts.era_number
+            era_profiles.identifier_node_id = holder_starts.identifier_node_id
+            and era_profiles.era_number = holder_starts.era_number
 
 ),
 
@@ -433,32 +438,32 @@ reassignments as (
 final as (
 
     select
-        eras.carrier_node_id,
-        eras.identifier_node_id,
-        eras.source_system,
-        eras.source_record_id,
-        eras.link_id,
-        eras.id_type,
-        eras.id_value,
+        multi_era_observations.carrier_node_id,
+        multi_era_observations.identifier_node_id,
+        multi_era_observations.source_system,
+        multi_era_observations.source_record_id,
+        multi_era_observations.link_id,
+        multi_era_observations.id_type,
+        multi_era_observations.id_value,
         reassignments.reassignment_evidence,
-        eras.era_number,
+        multi_era_observations.era_number,
         era_holders.holder_number,
         holder_counts.holder_count,
         era_holders.limit_period_number,
         era_holders.era_change,
         era_holders.holder_number < holder_counts.holder_count as is_earlier_holder,
-        eras.active_from,
-        eras.active_to
-    from eras
+        multi_era_observations.active_from,
+        multi_era_observations.active_to
+    from multi_era_observations
     inner join era_holders
         on
-            eras.identifier_node_id = era_holders.identifier_node_id
-            and eras.era_number = era_holders.era_number
+            multi_era_observations.identifier_node_id = era_holders.identifier_node_id
+            and multi_era_observations.era_number = era_holders.era_number
     inner join holder_counts
-        on eras.identifier_node_id = holder_counts.identifier_node_id
+        on multi_era_observations.identifier_node_id = holder_counts.identifier_node_id
     left join reassignments
         on
-            eras.identifier_node_id = reassignments.identifier_node_id
+            multi_era_observations.identifier_node_id = reassignments.identifier_node_id
             and era_holders.holder_number = reassignments.earlier_holder_number
 
 )

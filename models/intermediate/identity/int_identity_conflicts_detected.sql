@@ -22,9 +22,21 @@ identifier_eras as (
 
 ),
 
-records_profiled as (
+-- Only identifiers of several limit periods need theirs looked up; the others have one.
+later_limit_periods as (
 
-    select * from {{ ref('int_identity_records_profiled') }}
+    select
+        carrier_node_id,
+        identifier_node_id,
+        limit_period_number
+    from identifier_eras
+    where limit_period_number > 1
+
+),
+
+customer_records as (
+
+    select * from {{ ref('int_customer_records_unioned') }}
 
 ),
 
@@ -51,24 +63,24 @@ grouped_records as (
         identifiers_usable.source_record_id,
         identifiers_usable.id_type,
         identifiers_usable.id_value,
-        records_profiled.gender,
-        records_profiled.full_name,
-        coalesce(identifier_eras.limit_period_number, 1) as limit_period_number,
-        records_profiled.birth_date,
+        {{ identity_comparable_gender('customer_records.gender') }} as gender,
+        {{ identity_comparable_full_name('customer_records.full_name') }} as full_name,
+        coalesce(later_limit_periods.limit_period_number, 1) as limit_period_number,
+        customer_records.birth_date,
         identifiers_usable.observed_at
     from identifiers_usable
     inner join shared_in_one_system
         on
             {{ hash64('identifiers_usable.identifier_node_id') }} = shared_in_one_system.identifier_hash
             and identifiers_usable.source_system = shared_in_one_system.source_system
-    inner join records_profiled
+    inner join customer_records
         on
-            identifiers_usable.source_system = records_profiled.source_system
-            and identifiers_usable.source_record_id = records_profiled.source_record_id
-    left join identifier_eras
+            identifiers_usable.source_system = customer_records.source_system
+            and identifiers_usable.source_record_id = customer_records.source_record_id
+    left join later_limit_periods
         on
-            identifiers_usable.carrier_node_id = identifier_eras.carrier_node_id
-            and identifiers_usable.identifier_node_id = identifier_eras.identifier_node_id
+            identifiers_usable.carrier_node_id = later_limit_periods.carrier_node_id
+            and identifiers_usable.identifier_node_id = later_limit_periods.identifier_node_id
 
 ),
 

@@ -32,6 +32,17 @@ identifier_eras as (
 
 ),
 
+earlier_holdings as (
+
+    select
+        carrier_node_id,
+        identifier_node_id,
+        holder_number
+    from identifier_eras
+    where is_earlier_holder
+
+),
+
 -- Edges a data steward took out to undo a bad merge (seeds/identity_edge_exclusions.csv): the
 -- record keeps its other identifiers and the identifier its other records.
 identity_edge_exclusions as (
@@ -49,14 +60,14 @@ usable_identifiers as (
     select
         identifiers_usable.carrier_node_id,
         case
-            when identifier_eras.is_earlier_holder
+            when earlier_holdings.holder_number is not null
                 then {{ dbt.concat([
                     "'h|'",
                     'identifiers_usable.id_type',
                     "'|'",
                     'identifiers_usable.id_value',
                     "'|'",
-                    'cast(identifier_eras.holder_number as ' ~ dbt.type_string() ~ ')',
+                    'cast(earlier_holdings.holder_number as ' ~ dbt.type_string() ~ ')',
                 ]) }}
             else identifiers_usable.identifier_node_id
         end as identifier_node_id,
@@ -68,10 +79,10 @@ usable_identifiers as (
         on
             identifiers_usable.carrier_node_id = identity_links_dropped.carrier_node_id
             and identifiers_usable.identifier_node_id = identity_links_dropped.identifier_node_id
-    left join identifier_eras
+    left join earlier_holdings
         on
-            identifiers_usable.carrier_node_id = identifier_eras.carrier_node_id
-            and identifiers_usable.identifier_node_id = identifier_eras.identifier_node_id
+            identifiers_usable.carrier_node_id = earlier_holdings.carrier_node_id
+            and identifiers_usable.identifier_node_id = earlier_holdings.identifier_node_id
     where identity_links_dropped.carrier_node_id is null
 
 ),

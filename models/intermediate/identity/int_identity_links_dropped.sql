@@ -33,17 +33,29 @@ identity_conflicts as (
 
 ),
 
--- Every observation with the limit period it counts in (1 for an identifier of one era).
+-- Only identifiers of several limit periods need theirs looked up; the others have one.
+later_limit_periods as (
+
+    select
+        carrier_node_id,
+        identifier_node_id,
+        limit_period_number
+    from identifier_eras
+    where limit_period_number > 1
+
+),
+
+-- Every observation with the limit period it counts in.
 bridges as (
 
     select
         identifiers_usable.*,
-        coalesce(identifier_eras.limit_period_number, 1) as limit_period_number
+        coalesce(later_limit_periods.limit_period_number, 1) as limit_period_number
     from identifiers_usable
-    left join identifier_eras
+    left join later_limit_periods
         on
-            identifiers_usable.carrier_node_id = identifier_eras.carrier_node_id
-            and identifiers_usable.identifier_node_id = identifier_eras.identifier_node_id
+            identifiers_usable.carrier_node_id = later_limit_periods.carrier_node_id
+            and identifiers_usable.identifier_node_id = later_limit_periods.identifier_node_id
 
 ),
 
@@ -108,13 +120,13 @@ losing_values as (
 over_limit as (
 
     select distinct
-        bridges.carrier_node_id,
-        bridges.identifier_node_id,
-        bridges.source_system,
-        bridges.source_record_id,
-        bridges.link_id,
-        bridges.id_type,
-        bridges.id_value,
+        losing_links.carrier_node_id,
+        losing_links.identifier_node_id,
+        losing_links.source_system,
+        losing_links.source_record_id,
+        losing_links.link_id,
+        losing_links.id_type,
+        losing_links.id_value,
         'over_limit' as drop_rule,
         losing_values.limited_type,
         losing_values.bridged_value_count,
@@ -133,11 +145,16 @@ over_limit as (
         on
             losing_values.limited_type = limited_values.limited_type
             and losing_values.limited_value = limited_values.limited_value
-    inner join bridges
+    -- The few links that lose, then their limit period (joined last: it is the costly lookup).
+    inner join identifiers_usable as losing_links
         on
-            limited_values.carrier_node_id = bridges.carrier_node_id
-            and losing_values.identifier_node_id = bridges.identifier_node_id
-            and losing_values.limit_period_number = bridges.limit_period_number
+            limited_values.carrier_node_id = losing_links.carrier_node_id
+            and losing_values.identifier_node_id = losing_links.identifier_node_id
+    left join later_limit_periods
+        on
+            losing_links.carrier_node_id = later_limit_periods.carrier_node_id
+            and losing_links.identifier_node_id = later_limit_periods.identifier_node_id
+    where coalesce(later_limit_periods.limit_period_number, 1) = losing_values.limit_period_number
 
 ),
 

@@ -1,8 +1,8 @@
 {#- Every customer source record in one shape, with the attributes the golden record chooses from.
     source_priority ranks how far each system is trusted for personal attributes (1 = most),
-    from var onedata__survivorship_source_priority. full_name is the holder's own name as typed
-    into the CRM or at the till; display_name may be a nickname or a parcel's receiver, so One ID
-    compares only full_name. -#}
+    from var onedata__survivorship_source_priority. full_name is the name a member registered in
+    the CRM: One ID compares it to refuse a join. A till's typed name (often an honorific), a
+    parcel's receiver and a nickname are only display_name. -#}
 {%- set null_string = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
 with
 
@@ -69,7 +69,7 @@ unioned as (
         source_system,
         source_record_id,
         full_name as display_name,
-        full_name,
+        {{ null_string }} as full_name,
         'U' as gender,
         {{ null_string }} as province,
         {{ null_string }} as city,
