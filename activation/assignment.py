@@ -13,6 +13,7 @@ Every assignment is recorded once (activation.campaign_assignments) and reused a
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 
@@ -51,8 +52,8 @@ class AssignmentPlan:
         for name, share in (("holdout", self.holdout_share), ("global holdout", self.global_holdout_share)):
             if not 0 <= share < 1:
                 raise ActivationError(f"The {name} share must be at least 0 and below 1, got {share}.")
-        if not self.variants or any(weight <= 0 for _, weight in self.variants):
-            raise ActivationError("Variants need positive weights.")
+        if not self.variants or any(not math.isfinite(weight) or weight <= 0 for _, weight in self.variants):
+            raise ActivationError("Variants need positive, finite weights.")
         for name, _ in self.variants:
             if not _VARIANT_NAME.match(name):
                 raise ActivationError(f"Variant names are lower-case letters, digits and _; got {name!r}.")
@@ -115,16 +116,31 @@ def sql_literal(value: str) -> str:
 
 
 def parse_variants(text: str | None) -> tuple[tuple[str, float], ...]:
-    """"a=0.5,b=0.5" -> (("a", 0.5), ("b", 0.5)); None -> the single default variant."""
+    """"a=0.5,b=0.5" -> (("a", 0.5), ("b", 0.5)); None -> the single default variant.
+
+    The shares are of the treated members: each a number above 0 and at most 1, together 1
+    (within 1e-6), under distinct names of lower-case letters, digits and _. A lone name
+    ("a") is a share of 1."""
     if not text:
         return ((DEFAULT_VARIANT, 1.0),)
     variants = []
     for part in text.split(","):
-        name, _, weight = part.strip().partition("=")
+        name, equals, share_text = (piece.strip() for piece in part.partition("="))
+        if not _VARIANT_NAME.match(name):
+            raise ActivationError(
+                f"variant name {name!r} must be 1 to 32 lower-case letters, digits or _ (as in a=0.5,b=0.5).")
         try:
-            variants.append((name.strip(), float(weight or 1)))
+            share = float(share_text) if equals else 1.0
         except ValueError as error:
-            raise ActivationError(f"Variants are name=weight pairs like a=0.5,b=0.5; got {text!r}.") from error
-    if len({name for name, _ in variants}) != len(variants):
-        raise ActivationError(f"Variant names must differ; got {text!r}.")
+            raise ActivationError(f"the share of variant {name} is not a number: {share_text!r}.") from error
+        if not math.isfinite(share) or not 0 < share <= 1:
+            raise ActivationError(f"the share of variant {name} must be above 0 and at most 1; got {share_text}.")
+        variants.append((name, share))
+    names = [name for name, _ in variants]
+    if len(set(names)) != len(names):
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        raise ActivationError(f"variant {', '.join(duplicated)} is named twice.")
+    total = math.fsum(share for _, share in variants)
+    if not math.isclose(total, 1.0, abs_tol=1e-6):
+        raise ActivationError(f"the variant shares add up to {total:g}, not 1 (as in a=0.5,b=0.5).")
     return tuple(variants)

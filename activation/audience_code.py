@@ -12,18 +12,22 @@ A rule is a tree:
         at_least, at_most, greater_than, less_than, between: [low, high]
 Tags, their types and allowed values come from the tag catalogue's YAML
 (models/tags/_tags__member_profiles.yml), so a typo or a value a tag never takes fails early.
+
+A value in an audience file is data, never code: the generated models and YAML are rendered by
+dbt's Jinja, so a key or value holding `{{`, `{%` or `{#` (which would run there, e.g.
+`env_var(...)` printing a secret into the log) is refused with the place it stands.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from activation.config import Channel, ConfigError, Name, Owner, Strict, Text, problem, read_yaml, validate
 from activation.errors import ActivationError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -33,12 +37,11 @@ CONTRACT_YAML = PROJECT_DIR / "models" / "segments" / "_segments__models.yml"
 GENERATED_DIR = PROJECT_DIR / "models" / "segments" / "audiences"
 GENERATED_YAML = "_audiences__models.yml"
 
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _NUMERIC_TYPES = {"integer", "decimal"}
 _COMPARISONS = {"at_least": ">=", "at_most": "<=", "greater_than": ">", "less_than": "<"}
 _OPERATORS = {"is", "equals", "not_equals", "in", "not_in", "between", *_COMPARISONS}
-_REQUIRED = ("name", "description", "owner", "channel", "rule")
-_CHANNELS = ("sms", "email", "wecom", "wechat", "app_push", "ad_platform")
+# What opens a Jinja expression, statement or comment.
+_JINJA_OPENERS = ("{{", "{%", "{#")
 
 
 @dataclass(frozen=True)
@@ -147,36 +150,72 @@ def rule_to_sql(rule: Any, tags: dict[str, TagSpec], where: str = "rule", depth:
     return f"coalesce({name} {sql_operator} {_literal(value, tag, where)}, false)"
 
 
+class AudienceDocument(Strict):
+    """An audience file's shape (activation/config.py's typed loader)."""
+
+    name: Name
+    label: Text | None = None
+    description: Text
+    owner: Owner
+    channel: Channel
+    # The destination `activate sync AUDIENCE` sends to when --to is not given.
+    destination: Name | None = None
+    rule: dict[str, Any]
+
+
+def load_audience_file(path: Path) -> AudienceDocument:
+    """One audience file, its shape checked (the rule is checked against the tags by
+    rule_to_sql); Jinja delimiters anywhere are refused first."""
+    document = read_yaml(path)
+    _refuse_jinja(document, path.name)
+    audience = validate(AudienceDocument, document, path)
+    if audience.name != path.stem:
+        raise ConfigError(path, [problem(["name"], f"must match the file name ({path.stem}), got {audience.name!r}")])
+    return audience
+
+
+def declared_destination(audience_name: str, audiences_dir: Path | None = None) -> str:
+    """The destination audiences/<name>.yml names: where `activate sync` sends the audience
+    when --to is not given."""
+    name = audience_name.strip().lower().removeprefix("seg_")
+    path = (audiences_dir or AUDIENCES_DIR) / f"{name}.yml"
+    if not path.is_file():
+        raise ActivationError(
+            f"No --to given, and {audience_name!r} has no audience file ({path}) naming its destination."
+        )
+    destination = load_audience_file(path).destination
+    if destination is None:
+        raise ActivationError(f"No --to given, and {path} names no destination: add `destination:` or pass --to.")
+    return destination
+
+
 def load_audiences(audiences_dir: Path = AUDIENCES_DIR, tags: dict[str, TagSpec] | None = None) -> list[AudienceSpec]:
     tags = tags if tags is not None else load_tag_specs()
-    specs, seen = [], set()
+    specs = []
     for path in sorted(audiences_dir.glob("*.yml")):
-        try:
-            document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as error:
-            raise ActivationError(f"{path.name}: not valid YAML: {error}") from error
-        missing = [key for key in _REQUIRED if not document.get(key)]
-        if missing:
-            raise ActivationError(f"{path.name}: missing {', '.join(missing)}")
-        name = document["name"]
-        if not _NAME.match(str(name)) or path.stem != name:
-            raise ActivationError(f"{path.name}: name {name!r} must be lower_snake_case and match the file name")
-        if name in seen:
-            raise ActivationError(f"{path.name}: audience {name} declared twice")
-        seen.add(name)
-        if document["channel"] not in _CHANNELS:
-            raise ActivationError(f"{path.name}: channel must be one of {', '.join(_CHANNELS)}")
-        owner = document["owner"]
-        if not isinstance(owner, dict) or not owner.get("name"):
-            raise ActivationError(f"{path.name}: owner is a mapping with at least a name")
+        audience = load_audience_file(path)
         specs.append(AudienceSpec(
-            name=name, label=document.get("label", name.replace("_", " ")),
-            description=" ".join(str(document["description"]).split()), owner=owner,
-            channel=document["channel"], destination=document.get("destination"),
-            rule=document["rule"], condition=rule_to_sql(document["rule"], tags, f"{path.name}: rule"),
-            path=path,
+            name=audience.name, label=audience.label or audience.name.replace("_", " "),
+            description=" ".join(audience.description.split()), owner=audience.owner.model_dump(),
+            channel=audience.channel, destination=audience.destination, rule=audience.rule,
+            condition=rule_to_sql(audience.rule, tags, f"{path.name}: rule"), path=path,
         ))
     return specs
+
+
+def _refuse_jinja(value: Any, where: str) -> None:
+    """Refuse Jinja delimiters in any key or text value of an audience file (module docstring)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_jinja(key, f"{where}: a key")
+            _refuse_jinja(item, f"{where}.{key}" if ":" in where else f"{where}: {key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_jinja(item, f"{where}[{index}]")
+    elif isinstance(value, str) and any(opener in value for opener in _JINJA_OPENERS):
+        # The value itself is not repeated: it may be an attempt to print a secret.
+        raise ActivationError(
+            f"{where} holds {{{{, {{% or {{#: audience files are data, not dbt Jinja; remove them")
 
 
 def _model_sql(spec: AudienceSpec) -> str:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import duckdb
+
 from activation import warehouse
-from activation.engine import duckdb
 from activation.errors import ActivationError
 from activation.masking import mask_email, mask_name, mask_phone
 from activation.settings import TAGS_SCHEMA, Settings

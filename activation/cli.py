@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
-import os
-import sys
-import threading
+import logging
+import textwrap
 from pathlib import Path
 
 import click
+from dotenv import load_dotenv
 
 from activation.errors import ActivationError
 from activation.settings import (
@@ -26,41 +27,42 @@ from activation.settings import (
 )
 
 # Exit codes: 1 = the command failed (click's own for usage errors is 2),
-# 3 = the sync finished but the destination rejected some records.
+# 3 = the sync finished but the destination rejected some records,
+# 4 = the sync guardrails refused the sync: nothing was sent (activation/guardrails.py).
 EXIT_FAILED = 1
 EXIT_REJECTED = 3
+EXIT_REFUSED = 4
 
 
 def run() -> None:
-    """The `activate` console script: `main`, then a quick exit.
+    """The `activate` console script."""
+    main(prog_name="activate")
 
-    By the time a command returns, its warehouse connection is closed (commits are durable,
-    the checkpoint done) and its threads are joined. Tearing down the interpreter's modules
-    after that (DuckDB, click, requests) saves nothing and costs about 30 ms of every call,
-    a tenth of a re-sync, so the process ends at once after flushing its output. A live
-    non-daemon thread, or an exception that is not an exit, takes the normal way out.
-    """
-    try:
-        main.main(prog_name="activate")
-    except SystemExit as exit_:
-        code = exit_.code
-        if not isinstance(code, int) or any(
-            thread.is_alive() and not thread.daemon
-            for thread in threading.enumerate() if thread is not threading.main_thread()
-        ):
-            raise
-        if "logging" in sys.modules:  # flushes any handler, as the normal exit would
-            sys.modules["logging"].shutdown()
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except OSError:  # a closed pipe: let Python report it as it always does
-            raise exit_ from None
-        os._exit(code)
+
+class _StderrHandler(logging.Handler):
+    """Log records on stderr, through click (which the test runner captures)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(self.format(record), err=True)
 
 
 class _Group(click.Group):
     """Shows an ActivationError as a one-line message and a non-zero exit, not a traceback."""
+
+    def main(self, *args, **kwargs):
+        # .env in the working directory (what .env.example says to copy), before the options
+        # read their environment variables; variables already set win.
+        load_dotenv(Path.cwd() / ".env", override=False)
+        # Retries and other destination warnings appear on stderr as they happen: a service that
+        # does not answer is never waited on in silence.
+        destinations_logger = logging.getLogger("activation.destinations")
+        if not any(isinstance(handler, _StderrHandler) for handler in destinations_logger.handlers):
+            handler = _StderrHandler()
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            destinations_logger.addHandler(handler)
+            destinations_logger.setLevel(logging.WARNING)
+            destinations_logger.propagate = False
+        return super().main(*args, **kwargs)
 
     def invoke(self, ctx: click.Context):
         try:
@@ -93,8 +95,9 @@ def main(ctx: click.Context, duckdb_path: Path, raw_dir: Path, raw_format: str,
 
 
 @main.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the audiences as JSON.")
 @click.pass_context
-def audiences(ctx: click.Context) -> None:
+def audiences(ctx: click.Context, as_json: bool) -> None:
     """List audiences with their size and consented members per channel; `plan` and `generate`
     work on the audiences declared in audiences/*.yml."""
     if ctx.invoked_subcommand is not None:
@@ -103,6 +106,9 @@ def audiences(ctx: click.Context) -> None:
     from activation.warehouse import CONSENT_CHANNELS
 
     sizes = list_audience_sizes(ctx.obj)
+    if as_json:
+        click.echo(json.dumps([dataclasses.asdict(size) for size in sizes], indent=2))
+        return
     if not sizes:
         click.echo("No audiences in the warehouse: run dbt build first.")
         return
@@ -222,12 +228,16 @@ def tags(settings: Settings, family: str | None, as_json: bool) -> None:
 @click.argument("audience")
 @click.option("--limit", default=10, show_default=True, type=click.IntRange(min=0),
               help="Sample rows to show (masked).")
+@click.option("--json", "as_json", is_flag=True, help="Print the preview as JSON.")
 @click.pass_obj
-def preview(settings: Settings, audience: str, limit: int) -> None:
+def preview(settings: Settings, audience: str, limit: int, as_json: bool) -> None:
     """Show an audience's size, a masked sample and its portrait."""
     from activation.audiences import SAMPLE_COLUMNS, preview_audience
 
     result = preview_audience(settings, audience, limit)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False, default=str))
+        return
     click.echo(f"Audience {result.name}: {result.size:,} members (as of {result.as_of_date})")
     if result.sample:
         click.echo("\nSample (PII masked):")
@@ -243,62 +253,94 @@ def preview(settings: Settings, audience: str, limit: int) -> None:
         click.echo(f"  {channel:<24} {rate:6.1%}")
 
 
+class _Variants(click.ParamType):
+    """--variants a=0.5,b=0.5: a clear usage error for nan, inf, negative or duplicated shares
+    and shares that do not add up to 1 (activation.assignment.parse_variants)."""
+
+    name = "name=share,..."
+
+    def convert(self, value, param, ctx):
+        from activation.assignment import parse_variants
+
+        if isinstance(value, tuple):
+            return value
+        try:
+            return parse_variants(value)
+        except ActivationError as error:
+            self.fail(f"{value!r}: {error}", param, ctx)
+
+
 @main.command()
 @click.argument("audience")
-@click.option("--to", "destination", required=True, help="Destination name from destinations.yml.")
+@click.option("--to", "destination",
+              help="Destination name from destinations.yml.  [default: the audience file's destination]")
 @click.option("--campaign", "campaign_id", help="Campaign id.  [default: <audience>__<destination>]")
 @click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
               help="Share held out as control group.  [default: the destination's, else 0.10]")
-@click.option("--variants", help="A/B split of the treated members, e.g. a=0.5,b=0.5.  [default: one variant]")
+@click.option("--variants", type=_Variants(),
+              help="A/B split of the treated members, e.g. a=0.5,b=0.5.  [default: one variant]")
 @click.option("--dry-run", is_flag=True,
               help="Everything but the network: plan, encode and batch every record; send nothing, write no sync state.")
 @click.option("--full-diff", is_flag=True,
               help="Compare every member with what the destination holds, not only the members "
                    "the audience builds changed since the last sync.")
+@click.option("--allow-removals", is_flag=True,
+              help="Go on even when the sync guardrails trip (a mirror sync removing more than "
+                   "the destination's max_removal_share, an audience shrunk or empty).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON (no progress bar).")
 @click.pass_obj
 def sync(settings: Settings, audience: str, destination: str, campaign_id: str | None,
-         holdout_share: float | None, variants: str | None, dry_run: bool, full_diff: bool,
-         as_json: bool) -> None:
+         holdout_share: float | None, variants: tuple | None, dry_run: bool, full_diff: bool,
+         allow_removals: bool, as_json: bool) -> None:
     """Send AUDIENCE to a destination: eligible members minus the holdout, only what changed.
 
-    Exit code 3 when the destination rejected records (recorded, retried on the next run)."""
+    Exit code 3 when the destination rejected records (recorded, retried on the next run);
+    4 when the sync guardrails refused the sync (nothing sent; with --dry-run: it would be)."""
     from activation.assignment import parse_variants
-    from activation.sync import sync_audience
+    from activation.sync import SyncOptions, sync_audience
 
+    from activation.audience_code import declared_destination
+
+    destination = destination or declared_destination(audience)
+    options = SyncOptions(campaign_id=campaign_id, holdout_share=holdout_share,
+                          variants=variants or parse_variants(None), full_diff=full_diff,
+                          allow_removals=allow_removals, dry_run=dry_run)
     with _ProgressBar(enabled=not as_json) as progress:
-        summary = sync_audience(settings, audience, destination, campaign_id=campaign_id,
-                                holdout_share=holdout_share, variants=parse_variants(variants),
-                                dry_run=dry_run, full_diff=full_diff, on_progress=progress.update)
+        summary = sync_audience(settings, audience, destination, options, on_progress=progress.update)
     if as_json:
         click.echo(json.dumps(summary.as_dict(), indent=2))
     else:
         click.echo(_sync_text(summary))
+    if summary.guardrails.refused:
+        click.get_current_context().exit(EXIT_REFUSED)
     if summary.rejected:
         click.get_current_context().exit(EXIT_REJECTED)
 
 
 @main.command()
 @click.argument("audience")
-@click.option("--to", "destination", required=True, help="Destination name from destinations.yml.")
+@click.option("--to", "destination",
+              help="Destination name from destinations.yml.  [default: the audience file's destination]")
 @click.option("--campaign", "campaign_id", help="Campaign id.  [default: <audience>__<destination>]")
 @click.option("--holdout", "holdout_share", type=click.FloatRange(min=0, max=1, max_open=True),
               help="Share held out as control group.  [default: the destination's, else 0.10]")
-@click.option("--variants", help="A/B split of the treated members, e.g. a=0.5,b=0.5.")
+@click.option("--variants", type=_Variants(), help="A/B split of the treated members, e.g. a=0.5,b=0.5.")
 @click.option("--full-diff", is_flag=True,
               help="Compare every member with what the destination holds, not only the members "
                    "the audience builds changed since the last sync.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_obj
 def plan(settings: Settings, audience: str, destination: str, campaign_id: str | None,
-         holdout_share: float | None, variants: str | None, full_diff: bool, as_json: bool) -> None:
-    """Show what `activate sync` would add, update and remove now; sends and writes nothing."""
+         holdout_share: float | None, variants: tuple | None, full_diff: bool, as_json: bool) -> None:
+    """Show what `activate sync` would add, update and remove now, and whether the sync
+    guardrails would refuse it; sends and writes nothing."""
     from activation.assignment import parse_variants
+    from activation.audience_code import declared_destination
     from activation.sync import SyncOptions, plan_audience
 
-    report = plan_audience(settings, audience, destination,
-                           SyncOptions(campaign_id, holdout_share, parse_variants(variants),
-                                       full_diff=full_diff))
+    report = plan_audience(settings, audience, destination or declared_destination(audience),
+                           SyncOptions(campaign_id=campaign_id, holdout_share=holdout_share,
+                                       variants=variants or parse_variants(None), full_diff=full_diff))
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
         return
@@ -320,6 +362,12 @@ def plan(settings: Settings, audience: str, destination: str, campaign_id: str |
     for operation, one_ids in report.samples.items():
         if one_ids:
             lines.append(f"  first {operation}s: {', '.join(one_ids)}")
+    guardrails = report.guardrails
+    lines += _guardrail_lines(
+        guardrails,
+        "WARNING: `activate sync` would be refused now, and send nothing:" if guardrails.refused
+        else f"WARNING: the sync guardrails trip; {guardrails.allowed_by} lets the sync go on:",
+    )
     click.echo("\n".join(lines))
 
 
@@ -356,7 +404,46 @@ def _compared_text(compared: str, reason: str | None) -> str:
     return f"compared: every member ({reason})" if reason else "compared: every member"
 
 
+def _guardrail_lines(report, heading: str) -> list[str]:
+    """The sizes compared, what tripped under `heading` and what to do; nothing when nothing
+    tripped."""
+    from activation.guardrails import ADVICE
+
+    if not report.tripped:
+        return []
+    last = (f" ({report.last_audience_size:,} at the last completed sync)"
+            if report.last_audience_size is not None else "")
+    width = max(len(tripped.rule) for tripped in report.tripped)
+    lines = [
+        f"  the destination holds {report.held:,} members; the plan removes {report.removes:,}; "
+        f"the audience has {report.audience_size:,}{last}",
+        f"  {heading}",
+        *(f"    {tripped.rule:<{width}}  {tripped.message}" for tripped in report.tripped),
+    ]
+    if report.refused:
+        lines += textwrap.wrap(ADVICE, width=100, initial_indent="  ", subsequent_indent="  ",
+                               break_on_hyphens=False)
+    return lines
+
+
+def _refused_text(summary) -> str:
+    heading = (
+        f"DRY RUN: the sync would be REFUSED by the sync guardrails: {summary.audience} -> "
+        f"{summary.destination} (nothing sent, no sync state written)"
+        if summary.dry_run
+        else f"REFUSED by the sync guardrails: {summary.audience} -> {summary.destination} "
+             f"(run {summary.run_id}): nothing sent"
+    )
+    return "\n".join([
+        heading,
+        f"  campaign {summary.campaign_id}, mode {summary.mode}, audience version {summary.audience_version}",
+        *_guardrail_lines(summary.guardrails, "tripped:"),
+    ])
+
+
 def _sync_text(summary) -> str:
+    if summary.guardrails.refused:
+        return _refused_text(summary)
     heading = (
         f"DRY RUN (nothing sent, no sync state written): {summary.audience} -> {summary.destination}"
         if summary.dry_run
@@ -375,6 +462,8 @@ def _sync_text(summary) -> str:
         ("capped", summary.capped, "over a frequency cap, sent when the window allows"),
         ("rejected", summary.rejected, "refused, recorded, retried next run"),
     ]
+    if summary.resent:
+        rows.insert(4, ("  resent", summary.resent, "pending from an earlier run, sent again as first sent"))
     if summary.unknown:
         rows.insert(4, ("  unknown", summary.unknown, "answer lost: may have arrived, not resent"))
     phases = ", ".join(f"{phase} {seconds:.2f} s" for phase, seconds in summary.phase_seconds.items())
@@ -388,43 +477,56 @@ def _sync_text(summary) -> str:
         lines.append(f"  {name:<11} {count:>10,}  {meaning}")
         if name == "suppressed":
             lines += [f"      {n:>8,} x {reason}" for reason, n in summary.suppression_reasons.items()]
+    if summary.retries:
+        per_batch = ", ".join(f"batch {number}: {count}" for number, count in summary.batch_retries.items())
+        lines.append(f"  retries     {summary.retries:>10,}  transient failures retried ({per_batch})")
     if summary.rejection_reasons:
         lines.append("  rejection reasons:")
         lines += [f"      {count:>8,} x {reason}" for reason, count in summary.rejection_reasons.items()]
+    went_on = f"the sync guardrails tripped; went on past them ({summary.guardrails.allowed_by}):"
+    lines += _guardrail_lines(summary.guardrails, went_on)
     return "\n".join(lines)
 
 
 @main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the destinations as JSON.")
 @click.pass_obj
-def destinations(settings: Settings) -> None:
+def destinations(settings: Settings, as_json: bool) -> None:
     """List configured destinations and whether their secrets are set (never their values)."""
-    from activation.destinations import build_destination, load_destination_configs
+    from activation.destinations import load_destinations
 
-    for name, config in load_destination_configs(settings.destinations_file).items():
-        destination = build_destination(config)
-        batch = destination.batch_size or "one per operation"
-        click.echo(f"{name}  type={config.type}  channel={config.channel}  batch={batch}  "
-                   f"holdout={config.holdout_share:.0%}  fields={','.join(config.payload_fields)}")
-        for key in destination.secret_names:
-            status = "set" if destination.secret(key) else "MISSING"
-            click.echo(f"  secret {config.secret_env_var(key)}: {status}")
+    described = load_destinations(settings.destinations_file).described()
+    if as_json:
+        click.echo(json.dumps(described, indent=2))
+        return
+    for destination in described:
+        batch = destination["batch_size"] or "one per operation"
+        click.echo(f"{destination['name']}  type={destination['type']}  channel={destination['channel']}  "
+                   f"mode={destination['mode']}  batch={batch}  holdout={destination['holdout_share']:.0%}  "
+                   f"fields={','.join(destination['fields'])}")
+        for variable, is_set in destination["secrets"].items():
+            click.echo(f"  secret {variable}: {'set' if is_set else 'MISSING'}")
 
 
 @main.command()
 @click.argument("first")
 @click.argument("second", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.pass_obj
-def explain(settings: Settings, first: str, second: str | None) -> None:
+def explain(settings: Settings, first: str, second: str | None, as_json: bool) -> None:
     """Why records share a one_id: the identifiers linking them (values masked).
 
     FIRST and SECOND are records, <source_system>:<source_record_id>. With FIRST alone (a
     record or a one_id): that person's records, the identifiers they share and its history."""
     from activation.explain import explain_pair, explain_person
 
-    if second is None:
-        click.echo(_person_text(explain_person(settings, first)))
+    result = explain_person(settings, first) if second is None else explain_pair(settings, first, second)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(result), indent=2, ensure_ascii=False, default=str))
+    elif second is None:
+        click.echo(_person_text(result))
     else:
-        click.echo(_pair_text(explain_pair(settings, first, second)))
+        click.echo(_pair_text(result))
 
 
 def _pair_text(pair) -> str:
@@ -497,7 +599,8 @@ def feedback_load(settings: Settings, file: Path, destination_name: str | None, 
     if as_json:
         click.echo(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
         return
-    click.echo(f"read {result.rows_read:,}  loaded {result.rows_loaded:,}  rejected {result.rows_rejected:,}")
+    click.echo(f"read {result.rows_read:,}  loaded {result.rows_loaded:,}  "
+               f"already landed {result.rows_already_landed:,}  rejected {result.rows_rejected:,}")
     _echo_landing(result)
 
 
@@ -539,7 +642,11 @@ def feedback_serve(settings: Settings, host: str, port: int, flush_every_seconds
                    f"unauthorised {stats.unauthorised:,}  ({len(stats.landing_files)} landing files, "
                    f"{len(stats.rejects_files)} rejects files)")
     if stats.unwritten:
-        raise ActivationError(f"{stats.unwritten:,} buffered rows could not be written at shutdown (see the log).")
+        from activation.feedback_buffer import buffer_path
+
+        raise ActivationError(
+            f"{stats.unwritten:,} buffered rows could not be written at shutdown (see the log); they stay "
+            f"in {buffer_path(settings)} and land when the receiver starts again.")
 
 
 @feedback.command("pull")
@@ -558,7 +665,8 @@ def feedback_pull(settings: Settings, destination_name: str, since: dt.datetime 
         return
     landing = result.landing
     click.echo(f"asked about {result.sent_records:,} sent since {result.since}  read {landing.rows_read:,}  "
-               f"loaded {landing.rows_loaded:,}  rejected {landing.rows_rejected:,}")
+               f"loaded {landing.rows_loaded:,}  already landed {landing.rows_already_landed:,}  "
+               f"rejected {landing.rows_rejected:,}")
     _echo_landing(landing)
 
 
@@ -641,6 +749,36 @@ def journey_plan(settings: Settings, name: str, journeys_dir: Path | None, catch
     click.echo(json.dumps(plan.as_dict(), indent=2) if as_json else plan_text(plan))
 
 
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), default=Path("data/report.html"),
+              show_default=True, help="Where to write the HTML file.")
+@click.option("--lang", "language", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="Language of every label.")
+@click.option("--audience", "audiences", multiple=True, metavar="NAME",
+              help="Only these audiences (repeatable).  [default: every audience built]")
+@click.option("--campaign", "campaigns", multiple=True, metavar="ID",
+              help="Only these campaigns (repeatable).  [default: every campaign reviewed]")
+@click.option("--min-cell", envvar="ONEDATA_REPORT_MIN_CELL", show_envvar=True, default=10, show_default=True,
+              type=click.IntRange(min=1), help="Cells of fewer people than this are not shown.")
+@click.option("--brand", envvar="ONEDATA_BRAND", show_envvar=True, help="The brand named in the title.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was written as JSON.")
+@click.pass_obj
+def report(settings: Settings, out: Path, language: str, audiences: tuple[str, ...], campaigns: tuple[str, ...],
+           min_cell: int, brand: str | None, as_json: bool) -> None:
+    """Write the insight report: one self-contained HTML file (charts inline, no network needed to
+    read it) of members, value, lifecycle and AIPL, moves, magic numbers, audiences, campaigns,
+    One ID health and data quality."""
+    from activation.report import build_report
+
+    result = build_report(settings, out, language=language, audiences=list(audiences),
+                          campaigns=list(campaigns), min_cell=min_cell, brand=brand)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+        return
+    click.echo(f"Report written to {result.path} ({result.size_bytes:,} bytes, {result.charts} charts, "
+               f"data as of {result.as_of}, {result.seconds:.1f} s)")
+
+
 @main.command("demo-data")
 @click.option("--people", default=10_000, show_default=True, type=click.IntRange(min=1))
 @click.option("--seed", default=7, show_default=True, type=int)
@@ -652,10 +790,31 @@ def journey_plan(settings: Settings, name: str, journeys_dir: Path | None, catch
               help="File format.  [default: the landing format setting]")
 @click.option("--end-date", type=click.DateTime(formats=["%Y-%m-%d"]), default="2026-10-31",
               show_default=True, help="Last day of generated history.")
+@click.option("--simulate-campaign", "campaign_id", metavar="ID",
+              help="Instead: simulate what followed a synced campaign's send (deliveries, clicks, "
+                   "orders over its attribution window) and land it (activation/demo/outcomes.py).")
+@click.option("--effect", "effects", multiple=True, metavar="VARIANT=POINTS:YUAN",
+              help="With --simulate-campaign: the true effect of a variant on the members sent it, "
+                   "conversion points and ARPU, e.g. a=0.03:20.  [default: a=0.03:20 b=0:0]")
+@click.option("--sent-on", type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="With --simulate-campaign: the day the send went out; its assignments are moved "
+                   "back to it.  [default: the latest day whose window has closed]")
+@click.option("--budget", default=1000.0, show_default=True, type=click.FloatRange(min=0),
+              help="With --simulate-campaign: the campaign budget declared for it, in yuan.")
 @click.pass_obj
 def demo_data(settings: Settings, people: int, seed: int, raw_dir: Path | None, truth_dir: Path,
-              file_format: str | None, end_date: dt.datetime) -> None:
-    """Generate a synthetic brand's landing files (and the truth to test One ID against)."""
+              file_format: str | None, end_date: dt.datetime, campaign_id: str | None,
+              effects: tuple[str, ...], sent_on: dt.datetime | None, budget: float) -> None:
+    """Generate a synthetic brand's landing files (and the truth to test One ID against), or
+    with --simulate-campaign the outcome of a campaign the demo synced."""
+    if campaign_id:
+        from activation.demo.outcomes import parse_effects, simulate_campaign, summary_text
+
+        summary = simulate_campaign(settings, campaign_id, seed=seed, budget=budget,
+                                    effects=parse_effects(effects) if effects else None,
+                                    sent_on=sent_on.date() if sent_on else None)
+        click.echo(summary_text(summary))
+        return
     from activation.demo_data import generate
 
     counts = generate(

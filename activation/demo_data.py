@@ -17,6 +17,7 @@ output depends only on (people, seed, end_date). See activation/demo/ for how ea
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
@@ -67,13 +68,15 @@ def generate(raw_dir: Path, truth_dir: Path, people: int = 10_000, seed: int = 7
         for chunk_index, start in enumerate(range(0, people, CHUNK_PEOPLE)):
             size = min(CHUNK_PEOPLE, people - start)
             rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index])
-            # The points ledger, the suppression list and the recycled numbers draw from their own
-            # streams, so the other tables stay as they were.
+            # The points ledger, the suppression list, the WeCom contacts and the recycled numbers
+            # draw from their own streams, so the other tables stay as they were.
             points_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 1])
             suppression_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 2])
-            trap_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 3])
+            contacts_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 3])
+            trap_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 4])
             _write_chunk(rng, world, start, size, sinks, truth, counters,
-                         campaign_touches, campaign_redeemed_cents, points_rng, suppression_rng, trap_rng)
+                         campaign_touches, campaign_redeemed_cents, points_rng, suppression_rng,
+                         contacts_rng, trap_rng)
             if progress is not None:
                 progress(start + size)
         _write_campaigns(world, sinks["campaigns"], campaign_touches, campaign_redeemed_cents)
@@ -135,7 +138,8 @@ def _take(values: pa.Array, index: np.ndarray, valid: np.ndarray | None = None) 
 
 
 def _write_chunk(rng, world: World, start: int, size: int, sinks, truth, counters,
-                 campaign_touches, campaign_redeemed_cents, points_rng, suppression_rng, trap_rng) -> None:
+                 campaign_touches, campaign_redeemed_cents, points_rng, suppression_rng,
+                 contacts_rng, trap_rng) -> None:
     catalog = world.catalog
     people = build_people(rng, world, start, size)
     records, link_specs = build_records(rng, world, people, trap_rng)
@@ -143,8 +147,10 @@ def _write_chunk(rng, world: World, start: int, size: int, sinks, truth, counter
     assign_record_times(rng, world, people, records)
     date_recycled_numbers(trap_rng, world, people, records)
 
-    for table, columns in customer_tables(rng, world, people, records).items():
+    customers = customer_tables(rng, world, people, records)
+    for table, columns in customers.items():
         sinks[table].write(columns)
+    _write_wecom_contacts(contacts_rng, world, sinks["wecom_external_contacts"], customers["miniprogram_users"])
     links = identity_link_columns(rng, world, records, link_specs, counters["link"])
     if links:
         sinks["identity_links"].write(links)
@@ -292,6 +298,38 @@ def _write_points(rng, world: World, sink: TableSink, records, orders, record_id
         "occurred_at": arrow_timestamps(np.concatenate([orders.paid_us[earning], redeem_us[redeem]])),
     })
     counters["points"] += count
+
+
+# Staff members who add customers in WeCom, and the contact-way QR codes they are added through.
+WECOM_STAFF = ("store_manager", "beauty_advisor_li", "beauty_advisor_wang", "service_desk")
+WECOM_STATES = ("store_qr", "parcel_card", "live_stream", "member_day_poster")
+
+
+def _write_wecom_contacts(rng, world: World, sink: TableSink, miniprogram_users: dict[str, pa.Array]) -> None:
+    """WeCom external contacts: about 40% of the WeChat users with a unionid were added by a
+    staff member (a tenth of them by a second one too), some through a QR code with a state."""
+    unionids = np.unique(np.asarray(miniprogram_users["unionid"].drop_null().to_numpy(zero_copy_only=False), dtype=str))
+    unionids = unionids[rng.random(unionids.size) < 0.4]
+    second = rng.random(unionids.size) < 0.1
+    unionid = np.concatenate([unionids, unionids[second]])
+    staff = rng.integers(0, len(WECOM_STAFF), unionid.size)
+    # The second row: another staff member than the first.
+    staff[unionids.size:] = (staff[:unionids.size][second] + 1) % len(WECOM_STAFF)
+    # WeCom's id of the customer: the same whichever staff member added them.
+    external = np.array(
+        [f"wm{hashlib.sha256(f'{world.seed}:{value}'.encode()).hexdigest()[:20]}" for value in unionid], dtype=str
+    )
+    # Staff add customers every day: most contacts are recent, a few go back two years.
+    days_ago = np.minimum(rng.exponential(60, unionid.size), 700)
+    added_us = world.end_us - (days_ago * 86_400 * 1_000_000).astype(np.int64)
+    has_state = rng.random(unionid.size) < 0.6
+    sink.write({
+        "external_userid": arrow_strings(external),
+        "unionid": arrow_strings(unionid, rng.random(unionid.size) < 0.95),
+        "follow_userid": arrow_strings(np.asarray(WECOM_STAFF)[staff]),
+        "added_at": arrow_timestamps(added_us),
+        "state": arrow_strings(np.asarray(WECOM_STATES)[rng.integers(0, len(WECOM_STATES), unionid.size)], has_state),
+    })
 
 
 def _write_suppressions(rng, world: World, sink: TableSink, people, counters) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from activation.engine import duckdb
+import duckdb
+
 from activation.errors import ActivationError
 from activation.masking import mask_identifier, scrub_pii
 from activation.settings import Settings

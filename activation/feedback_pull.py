@@ -17,10 +17,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+import duckdb
+
 from activation import warehouse
-from activation.destinations import SentRecord, build_destination, load_destination_configs
+from activation.destinations import SentRecord, load_destinations
 from activation.destinations.base import CHANNEL_ADDRESS_FIELDS, Destination
-from activation.engine import duckdb
 from activation.errors import ActivationError
 from activation.feedback import FeedbackLoadResult, land_rows
 from activation.settings import ACTIVATION_SCHEMA, Settings
@@ -63,20 +64,13 @@ def pull_feedback(
 
 
 def _pullable_destination(settings: Settings, destination_name: str) -> Destination:
-    configs = load_destination_configs(settings.destinations_file)
-    config = configs.get(destination_name)
-    if config is None:
+    destination = load_destinations(settings.destinations_file).build(destination_name)
+    if not destination.supports_feedback_pull:
         raise ActivationError(
-            f"Unknown destination {destination_name!r} in {settings.destinations_file}. "
-            f"Configured: {', '.join(configs) or 'none'}."
+            f"Destination {destination_name} (type {destination.type_name}) offers no status query "
+            "to pull feedback from: have it call `activate feedback serve`, or land its reports "
+            "with `activate feedback load`."
         )
-    if not build_destination(config).supports_feedback_pull:
-        raise ActivationError(
-            f"Destination {destination_name} (type {config.type}) offers no status query to pull "
-            "feedback from: have it call `activate feedback serve`, or land its reports with "
-            "`activate feedback load`."
-        )
-    destination = build_destination(config)
     destination.check()
     return destination
 

@@ -27,16 +27,17 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import Field, StringConstraints
+from pydantic import Strict as StrictType
 
 from activation import warehouse
-from activation.assignment import DEFAULT_VARIANT, AssignmentPlan
-from activation.destinations import build_destination, load_destination_configs
+from activation.assignment import DEFAULT_VARIANT
+from activation.config import ConfigError, Name, Owner, Strict, Text, problem, read_yaml, validate
+from activation.destinations import Destinations, load_destinations
 from activation.errors import ActivationError
 from activation.masking import scrub_pii
 from activation.settings import Settings
@@ -49,12 +50,6 @@ DEFAULT_CATCH_UP_DAYS = 3
 CAMPAIGN_PREFIX = "journey"
 REQUIRED_MODE = "append"
 
-_JOURNEY_REQUIRED = ("name", "description", "owner", "steps")
-_STEP_REQUIRED = ("name", "day", "audience", "to")
-_STEP_OPTIONAL = ("variants", "holdout")
-# Journey and step names end up in campaign ids, which reviews group and filter by.
-_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
-_AUDIENCE = re.compile(r"^[a-z0-9_]+$")
 
 
 @dataclass(frozen=True)
@@ -106,111 +101,75 @@ class Journey:
 # Loading and validating -------------------------------------------------------------------
 
 
+# The journey file's shape. Counts and shares are strict: no env references here, so "7" in
+# quotes is a typo, not day 7.
+Day = Annotated[int, StrictType(), Field(ge=0)]
+Weight = Annotated[float, StrictType(), Field(gt=0)]
+VariantName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]{1,32}$")]
+AudienceName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_]+$")]
+
+
+class JourneyStepEntry(Strict):
+    name: Name
+    day: Day
+    audience: AudienceName
+    to: Text
+    variants: Annotated[dict[VariantName, Weight], Field(min_length=1)] | None = None
+    holdout: Annotated[float, StrictType(), Field(ge=0, lt=1)] | None = None
+
+
+class JourneyDocument(Strict):
+    name: Name
+    description: Text
+    owner: Owner
+    steps: Annotated[list[JourneyStepEntry], Field(min_length=1)]
+
+
 def load_journey(path: Path) -> Journey:
     """Read and validate one journey file (its shape only; check_journey looks at the
     destinations and the warehouse)."""
+    raw = read_yaml(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ActivationError(f"{path}: cannot read the journey: {error.strerror}.") from error
-    except yaml.YAMLError as error:
-        raise ActivationError(f"{path} is not valid YAML: {error}") from error
-
-    def fail(problem: str) -> typing.NoReturn:
-        raise ActivationError(f"{path}: {problem}")
-
-    if not isinstance(document, dict):
-        fail(f"a journey is a mapping with {', '.join(_JOURNEY_REQUIRED)}.")
-    _check_keys(document, _JOURNEY_REQUIRED, (), fail)
-    name = document["name"]
-    if not isinstance(name, str) or not _NAME.match(name):
-        fail(f"name must be lower-case letters, digits and _, starting with a letter; got {name!r}.")
-    if name != path.stem:
+        document = validate(JourneyDocument, raw, path)
+    except ConfigError as error:
+        raise ConfigError(path, [_with_step_names(text, raw) for text in error.problems]) from None
+    problems = []
+    if document.name != path.stem:
         # `activate journey run NAME` finds the file by its name.
-        fail(f"name {name!r} must match the file name ({path.stem}).")
-    description, owner = document["description"], document["owner"]
-    if not isinstance(description, str) or not description.strip():
-        fail("description must be a non-empty text.")
-    if isinstance(owner, Mapping) and isinstance(owner.get("name"), str):
-        owner = owner["name"]
-    if not isinstance(owner, str) or not owner.strip():
-        fail("owner must be a team or person (a text, or a mapping with `name`).")
-    entries = document["steps"]
-    if not isinstance(entries, list) or not entries:
-        fail("steps must be a non-empty list.")
-
+        problems.append(problem(["name"], f"must match the file name ({path.stem}), got {document.name!r}"))
     steps: list[JourneyStep] = []
-    for position, entry in enumerate(entries, start=1):
-        step = _parse_step(entry, position, fail)
-        if any(earlier.name == step.name for earlier in steps):
-            fail(f"step {step.name!r}: the name is used by an earlier step; step names must differ.")
-        if steps and step.day <= steps[-1].day:
-            fail(f"step {step.name!r}: day {step.day} must come after day {steps[-1].day} of step "
-                 f"{steps[-1].name!r} (days increase from step to step).")
-        steps.append(step)
-    return Journey(name=name, description=description.strip(), owner=owner.strip(),
+    for position, entry in enumerate(document.steps):
+        where = [f"steps[{position}] ({entry.name})"]
+        if any(earlier.name == entry.name for earlier in steps):
+            problems.append(problem([*where, "name"], "is used by an earlier step; step names must differ"))
+        if steps and entry.day <= steps[-1].day:
+            problems.append(problem(
+                [*where, "day"],
+                f"must come after day {steps[-1].day} of step {steps[-1].name!r} (days increase from "
+                f"step to step), got {entry.day}",
+            ))
+        variants = tuple(entry.variants.items()) if entry.variants else ((DEFAULT_VARIANT, 1.0),)
+        steps.append(JourneyStep(
+            name=entry.name, day=entry.day, audience=entry.audience.removeprefix("seg_"),
+            destination=entry.to, variants=variants, holdout_share=entry.holdout,
+        ))
+    if problems:
+        raise ConfigError(path, problems)
+    return Journey(name=document.name, description=document.description, owner=document.owner.name,
                    steps=tuple(steps), path=path)
 
 
-def _parse_step(entry: Any, position: int, fail_journey) -> JourneyStep:
-    label = f"step {position}"
-    if isinstance(entry, dict) and isinstance(entry.get("name"), str) and entry["name"]:
-        label = f"step {entry['name']!r}"
+def _with_step_names(text: str, raw: Any) -> str:
+    """'steps[1].day: ...' -> "steps[1] (day_3).day: ...": a step is found by its name."""
+    def named(match: re.Match) -> str:
+        position = int(match.group(1))
+        try:
+            name = raw["steps"][position]["name"]
+        except (TypeError, KeyError, IndexError):
+            return match.group(0)
+        return f"steps[{position}] ({name})" if isinstance(name, str) else match.group(0)
 
-    def fail(problem: str) -> typing.NoReturn:
-        fail_journey(f"{label}: {problem}")
-
-    if not isinstance(entry, dict):
-        fail(f"a step is a mapping with {', '.join(_STEP_REQUIRED)}.")
-    _check_keys(entry, _STEP_REQUIRED, _STEP_OPTIONAL, fail)
-    name = entry["name"]
-    if not isinstance(name, str) or not _NAME.match(name):
-        fail(f"name must be lower-case letters, digits and _, starting with a letter; got {name!r}.")
-    day = entry["day"]
-    # bool is an int in Python; `day: yes` is a typo, not day 1.
-    if not isinstance(day, int) or isinstance(day, bool) or day < 0:
-        fail(f"day must be a whole number of days after registration (0 or more); got {day!r}.")
-    audience = entry["audience"]
-    if not isinstance(audience, str) or not _AUDIENCE.match(audience):
-        fail(f"audience must be a built audience's name (segments.seg_<name>); got {audience!r}.")
-    destination = entry["to"]
-    if not isinstance(destination, str) or not destination:
-        fail(f"to must name a destination of destinations.yml; got {destination!r}.")
-    variants = _parse_variants(entry.get("variants"), fail)
-    holdout = entry.get("holdout")
-    if holdout is not None:
-        if not isinstance(holdout, (int, float)) or isinstance(holdout, bool) or not 0 <= holdout < 1:
-            fail(f"holdout must be a share at least 0 and below 1; got {holdout!r}.")
-        holdout = float(holdout)
-    try:
-        # The same rules a sync applies (variant names), checked before anything is sent.
-        AssignmentPlan(campaign_id=name, holdout_share=holdout or 0.0, variants=variants)
-    except ActivationError as error:
-        fail(str(error))
-    return JourneyStep(name=name, day=day, audience=audience.removeprefix("seg_"),
-                       destination=destination, variants=variants, holdout_share=holdout)
-
-
-def _parse_variants(value: Any, fail) -> tuple[tuple[str, float], ...]:
-    if value is None:
-        return ((DEFAULT_VARIANT, 1.0),)
-    if not isinstance(value, dict) or not value:
-        fail(f"variants must be a mapping of name: weight, like {{a: 0.5, b: 0.5}}; got {value!r}.")
-    variants = []
-    for name, weight in value.items():
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight <= 0:
-            fail(f"variant {name!r} needs a positive weight; got {weight!r}.")
-        variants.append((str(name), float(weight)))
-    return tuple(variants)
-
-
-def _check_keys(entry: dict, required: tuple[str, ...], optional: tuple[str, ...], fail) -> None:
-    unknown = sorted(str(key) for key in set(entry) - set(required) - set(optional))
-    if unknown:
-        fail(f"unknown keys {', '.join(unknown)} (allowed: {', '.join(required + optional)}).")
-    missing = [key for key in required if key not in entry or entry[key] is None]
-    if missing:
-        fail(f"missing {', '.join(missing)}.")
+    return re.sub(r"steps\[(\d+)\]", named, text, count=1)
 
 
 def journey_files(journeys_dir: Path | None = None) -> list[Path]:
@@ -248,11 +207,11 @@ def list_journeys(journeys_dir: Path | None = None) -> JourneyListing:
     return listing
 
 
-def check_journey(settings: Settings, journey: Journey) -> None:
+def check_journey(settings: Settings, journey: Journey, destinations: Destinations) -> None:
     """Everything a run needs, checked before the first step sends anything: each step's
     destination exists, is in append mode and is configured (secrets, options); each audience
     is built; the members mart the registration window reads is there."""
-    configs = load_destination_configs(settings.destinations_file)
+    configs = destinations.configs
     checked: set[str] = set()
     for step in journey.steps:
         def fail(problem: str, step=step) -> typing.NoReturn:
@@ -260,14 +219,14 @@ def check_journey(settings: Settings, journey: Journey) -> None:
 
         config = configs.get(step.destination)
         if config is None:
-            fail(f"destination {step.destination!r} is not in {settings.destinations_file} "
+            fail(f"destination {step.destination!r} is not in {destinations.path} "
                  f"(configured: {', '.join(configs) or 'none'}).")
         if config.mode != REQUIRED_MODE:
             fail(f"destination {step.destination!r} is in {config.mode} mode; a journey step needs "
                  f"`mode: {REQUIRED_MODE}` so that each member gets each step once.")
         if step.destination not in checked:
             try:
-                build_destination(config).check()
+                destinations.build(step.destination).check()
             except ActivationError as error:
                 fail(str(error))
             checked.add(step.destination)
@@ -357,7 +316,8 @@ def run_journey(
     steps before it stay sent and recorded; a rerun skips what they sent)."""
     _check_catch_up(catch_up_days)
     journey = find_journey(name, journeys_dir)
-    check_journey(settings, journey)
+    destinations = load_destinations(settings.destinations_file)
+    check_journey(settings, journey, destinations)
     outcomes: list[StepOutcome] = []
     failed = False
     for step in journey.steps:
@@ -366,11 +326,10 @@ def run_journey(
             outcomes.append(StepOutcome(step, campaign_id, window, "not_run"))
             continue
         try:
-            summary = sync_audience(
-                settings, step.audience, step.destination, campaign_id=campaign_id,
-                holdout_share=step.holdout_share, variants=step.variants,
+            summary = sync_audience(settings, step.audience, step.destination, SyncOptions(
+                campaign_id=campaign_id, holdout_share=step.holdout_share, variants=step.variants,
                 registered_days=window, dry_run=dry_run,
-            )
+            ), destinations=destinations)
         except ActivationError as error:
             # DestinationError (the service took no batch) and anything else the user must fix:
             # later steps wait, so a journey never runs past a broken touch point.
@@ -408,12 +367,15 @@ def plan_journey(
     """What a run would send now, step by step; reads the warehouse only."""
     _check_catch_up(catch_up_days)
     journey = find_journey(name, journeys_dir)
-    check_journey(settings, journey)
+    destinations = load_destinations(settings.destinations_file)
+    check_journey(settings, journey, destinations)
     steps = []
     for step in journey.steps:
         window = step.registered_days(catch_up_days)
-        options = SyncOptions(step.campaign_id(journey.name), step.holdout_share, step.variants, window)
-        steps.append((step, window, plan_audience(settings, step.audience, step.destination, options)))
+        options = SyncOptions(campaign_id=step.campaign_id(journey.name), holdout_share=step.holdout_share,
+                              variants=step.variants, registered_days=window)
+        report = plan_audience(settings, step.audience, step.destination, options, destinations=destinations)
+        steps.append((step, window, report))
     return JourneyPlan(journey=journey, catch_up_days=catch_up_days, steps=steps)
 
 

@@ -9,40 +9,40 @@ contacted and what to send.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-import gc
 import hashlib
+import itertools
 import json
 import os
-import queue
 import secrets
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import pyarrow as pa
 
 from activation import state, warehouse
 from activation.assignment import DEFAULT_VARIANT, AssignmentPlan, score
 from activation.destinations import (
     Destination,
+    Destinations,
     Operation,
     Record,
+    RecordResult,
     RunInfo,
-    build_destination,
-    load_destination_configs,
-    load_frequency_caps,
+    load_destinations,
 )
-from activation.destinations.config import load_global_holdout_share
-from activation.engine import duckdb
 from activation.errors import ActivationError, DestinationError
+from activation.guardrails import check_guardrails
 from activation.masking import scrub_pii
 from activation.settings import Settings
-from activation.state import LedgerBatch, RunCounts
+from activation.state import AnsweredBatch, PendingBatch
+from activation.sync_pipeline import BatchRows, BatchWriter, Throttle
 from activation.sync_plan import (
     BatchPlan,
-    PlanCounts,
     SyncRequest,
     build_plan,
     plan_batches,
@@ -50,13 +50,17 @@ from activation.sync_plan import (
     record_new_assignments,
     send_query,
 )
+from activation.sync_report import Progress, ProgressCallback, SyncPlanReport, SyncSummary
+
+# The summary and report types are part of this module's interface.
+__all__ = [
+    "Progress", "ProgressCallback", "SyncOptions", "SyncPlanReport", "SyncSummary",
+    "holdout_score", "plan_audience", "sync_audience",
+]
 
 PLAN_SAMPLE_SIZE = 10
 SYNC_MEMORY_LIMIT_ENV = "ONEDATA_SYNC_MEMORY_LIMIT"
 SYNC_CHECKPOINT_THRESHOLD = "1GB"
-# Net new container objects (tuples, dicts, lists) between two collections of the youngest
-# generation while a sync runs; CPython's default is 700. See _collecting_garbage_rarely.
-SYNC_GC_THRESHOLD = 100_000
 
 
 def holdout_score(campaign_id: str, one_id: str) -> float:
@@ -65,126 +69,39 @@ def holdout_score(campaign_id: str, one_id: str) -> float:
 
 
 @dataclass(frozen=True)
-class Progress:
-    done: int
-    total: int
-    elapsed_seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.done / self.elapsed_seconds if self.elapsed_seconds > 0 else 0.0
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-@dataclass
-class SyncSummary:
-    run_id: str
-    audience: str
-    destination: str
-    campaign_id: str
-    mode: str
-    audience_version: str
-    dry_run: bool
-    status: str
-    audience_size: int = 0
-    added: int = 0
-    removed: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    held_out: int = 0
-    suppressed: int = 0
-    capped: int = 0
-    rejected: int = 0
-    # Sent, but the service's answer was lost (counted in sent; recorded `unknown`, not resent).
-    unknown: int = 0
-    batches: int = 0
-    # The whole sync, from opening the warehouse to closing it, and that time by phase: "plan"
-    # (open, read, plan, record the run), "send" (the batches and what they recorded), "close"
-    # (the checkpoint that folds the sync's log into the file: see _checkpoint_at_close).
-    seconds: float = 0.0
-    phase_seconds: dict[str, float] = field(default_factory=dict)
-    # "changed": only the members changed since the last completed sync were compared; "all".
-    compared: str = "all"
-    full_diff_reason: str | None = None
-    suppression_reasons: dict[str, int] = field(default_factory=dict)
-    rejection_reasons: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def sent(self) -> int:
-        return self.added + self.updated + self.removed
-
-    def as_dict(self) -> dict:
-        return {**asdict(self), "sent": self.sent}
-
-    def run_counts(self) -> RunCounts:
-        return RunCounts(
-            added=self.added,
-            removed=self.removed,
-            unchanged=self.unchanged,
-            held_out=self.held_out,
-            suppressed=self.suppressed,
-            rejected=self.rejected,
-            capped=self.capped,
-        )
-
-
-@dataclass
-class SyncPlanReport:
-    """What `activate plan` shows: what a sync would do now, nothing sent or written."""
-
-    audience: str
-    destination: str
-    campaign_id: str
-    mode: str
-    audience_version: str
-    counts: PlanCounts
-    samples: dict[str, list[str]]
-
-    def as_dict(self) -> dict:
-        counts = self.counts
-        return {
-            "audience": self.audience,
-            "destination": self.destination,
-            "campaign_id": self.campaign_id,
-            "mode": self.mode,
-            "audience_version": self.audience_version,
-            "audience_size": counts.audience_size,
-            "adds": counts.operations["add"],
-            "updates": counts.operations["update"],
-            "removes": counts.operations["remove"],
-            "unchanged": counts.unchanged,
-            "held_out": counts.held_out,
-            "new_assignments": counts.new_assignments,
-            "capped": counts.capped,
-            "suppressed": counts.suppressed,
-            "suppression_reasons": dict(counts.ineligible),
-            "compared": counts.compared,
-            "full_diff_reason": counts.full_diff_reason,
-            "samples": self.samples,
-        }
-
-
-@dataclass(frozen=True)
 class SyncOptions:
+    """How `activate sync` and `activate plan` treat an audience (a plan ignores dry_run)."""
+
     campaign_id: str | None = None
     holdout_share: float | None = None
     variants: tuple[tuple[str, float], ...] = ((DEFAULT_VARIANT, 1.0),)
+    # Journeys: only members registered between these many days ago (inclusive).
     registered_days: tuple[int, int] | None = None
     # Compare every member, not only those changed since the last completed sync.
     full_diff: bool = False
+    # Go on past the sync guardrails (activation/guardrails.py).
+    allow_removals: bool = False
+    # Everything but the network: plan, encode and batch; send nothing, write no sync state.
+    dry_run: bool = False
 
 
 def plan_audience(
-    settings: Settings, audience_name: str, destination_name: str, options: SyncOptions = SyncOptions()
+    settings: Settings,
+    audience_name: str,
+    destination_name: str,
+    options: SyncOptions = SyncOptions(),
+    *,
+    destinations: Destinations | None = None,
 ) -> SyncPlanReport:
-    """What a sync would send now; reads the warehouse only."""
-    destination = _destination(settings, destination_name)
+    """What a sync would send now; reads the warehouse only. destinations: destinations.yml as
+    the command read it (read from settings when not given)."""
+    destinations = destinations or load_destinations(settings.destinations_file)
+    destination = destinations.build(destination_name)
     with warehouse.connect(settings.duckdb_path, read_only=True) as connection:
         _limit_memory(connection)
-        request, version = _request(connection, settings, destination, audience_name, options)
+        request, version = _request(connection, destinations, destination, audience_name, options)
         counts = build_plan(connection, request, full_diff=options.full_diff)
+        guardrails = check_guardrails(connection, request, counts, allow_removals=options.allow_removals)
         samples = {
             operation: [
                 one_id
@@ -203,60 +120,75 @@ def plan_audience(
         audience_version=version,
         counts=counts,
         samples=samples,
+        guardrails=guardrails,
     )
 
 
-@contextmanager
-def _collecting_garbage_rarely() -> Iterator[None]:
-    """CPython looks for reference cycles each time 700 more container objects exist than it
-    last counted. A sync keeps up to two batches of rows in flight (10,000 tuples and dicts
-    each, freed by reference counting, never in a cycle), so at that threshold every batch set
-    off dozens of collections, and every few batches a full one over every object of the
-    process: 0.8 to 1.5 s of a first sync of a million members (timed with gc.callbacks), all
-    of it holding the GIL. The threshold is raised while the sync runs, and put back."""
-    thresholds = gc.get_threshold()
-    gc.set_threshold(SYNC_GC_THRESHOLD, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-
-
-@_collecting_garbage_rarely()
 def sync_audience(
     settings: Settings,
     audience_name: str,
     destination_name: str,
+    options: SyncOptions = SyncOptions(),
     *,
-    campaign_id: str | None = None,
-    holdout_share: float | None = None,
-    variants: tuple[tuple[str, float], ...] = ((DEFAULT_VARIANT, 1.0),),
-    registered_days: tuple[int, int] | None = None,
-    dry_run: bool = False,
-    full_diff: bool = False,
     on_progress: ProgressCallback | None = None,
+    destinations: Destinations | None = None,
 ) -> SyncSummary:
-    options = SyncOptions(campaign_id, holdout_share, variants, registered_days, full_diff)
-    destination = _destination(settings, destination_name)
+    """Plan, check the guardrails, send. A sync the guardrails refuse (activation/guardrails.py)
+    sends nothing and changes nothing but the run it records (status `refused`); its summary
+    says what tripped.
+
+    Batches an earlier run sent without recording the answer (killed, or the answer lost) are
+    settled first: resent exactly as they were, under the same key, to a service that
+    recognises a resent batch, their members counting as held by the destination in the plan;
+    recorded `unknown` and not resent for any other service. destinations: destinations.yml as
+    the command read it (read from settings when not given)."""
+    dry_run = options.dry_run
+    destinations = destinations or load_destinations(settings.destinations_file)
+    destination = destinations.build(destination_name)
     destination.check()
     started = time.monotonic()
     with warehouse.connect(settings.duckdb_path, read_only=False) as connection:
         _limit_memory(connection)
         _checkpoint_at_close(connection)
-        request, version = _request(connection, settings, destination, audience_name, options)
+        request, version = _request(connection, destinations, destination, audience_name, options)
+        missing = [
+            f"{table}.{column}"
+            for table, columns in state.ADDED_COLUMNS.items()
+            for column in columns
+            if not request.catalog.has_columns(table, column)
+        ]
+        if missing:
+            raise ActivationError(
+                f"The activation tables predate this version of onedata (no {', '.join(missing)}): "
+                "run dbt build (its on-run-start adds them)."
+            )
         run = RunInfo(
             run_id=_new_run_id(),
             audience_name=request.audience.name,
             destination_name=destination.name,
             campaign_id=request.campaign_id,
         )
-        if not dry_run and not destination.deduplicates_resends:
-            with state.transaction(connection):
+        # Planned and checked in one transaction: a refused sync rolls back what planning wrote.
+        connection.begin()
+        try:
+            if not dry_run:
                 state.settle_pending_as_unknown(
                     connection, run, channel=destination.channel, sync_mode=destination.mode,
-                    audience_version=version,
+                    audience_version=version, every_batch=not destination.deduplicates_resends,
                 )
-        counts = build_plan(connection, request, full_diff=full_diff)
+            counts = build_plan(connection, request, full_diff=options.full_diff)
+            guardrails = check_guardrails(
+                connection, request, counts, allow_removals=options.allow_removals
+            )
+            pending = state.read_pending(connection, run) if destination.deduplicates_resends else []
+        except BaseException:
+            connection.rollback()
+            raise
+        if guardrails.refused:
+            # Pending batches stay pending, nobody is assigned: the next sync finds it all as is.
+            connection.rollback()
+        else:
+            connection.commit()
         summary = SyncSummary(
             run_id=run.run_id,
             audience=run.audience_name,
@@ -265,7 +197,7 @@ def sync_audience(
             mode=destination.mode,
             audience_version=version,
             dry_run=dry_run,
-            status="running",
+            status=state.REFUSED if guardrails.refused else "running",
             audience_size=counts.audience_size,
             unchanged=counts.unchanged,
             held_out=counts.held_out,
@@ -274,9 +206,10 @@ def sync_audience(
             suppression_reasons=dict(counts.ineligible),
             compared=counts.compared,
             full_diff_reason=counts.full_diff_reason,
+            guardrails=guardrails,
         )
         with state.transaction(connection):
-            if not dry_run:
+            if not dry_run and not guardrails.refused:
                 # The warehouse file lock means no other sync is running: a run still marked
                 # running was killed.
                 state.abandon_running_runs(connection, run)
@@ -284,15 +217,19 @@ def sync_audience(
                 connection, run, is_dry_run=dry_run, status=summary.status,
                 counts=summary.run_counts(), started_at=state.utc_now(),
                 sync_mode=destination.mode, audience_version=version,
+                audience_count=counts.audience_size, guardrail_message=guardrails.message(),
             )
-            if not dry_run:
+            if guardrails.refused:
+                state.finish_run(connection, run, status=summary.status, counts=summary.run_counts())
+            elif not dry_run:
                 record_new_assignments(connection, request, run.run_id)
-        sender = _Sender(connection, destination, run, summary, dry_run, on_progress, version)
         planned = time.monotonic()
-        sender.send(
-            request, sum(counts.operations.values()),
-            keep_outcomes=functools.partial(record_baseline, connection, request, counts, run.run_id),
-        )
+        if not guardrails.refused:
+            total = sum(counts.operations.values()) + sum(len(batch.one_ids) for batch in pending)
+            _Sender(connection, destination, run, summary, dry_run, on_progress, version).send(
+                request, pending, total,
+                keep_outcomes=functools.partial(record_baseline, connection, request, counts, run.run_id),
+            )
         sent = time.monotonic()
     closed = time.monotonic()
     summary.seconds = round(closed - started, 3)
@@ -328,7 +265,7 @@ def _limit_memory(connection: duckdb.DuckDBPyConnection) -> None:
 
 def _request(
     connection: duckdb.DuckDBPyConnection,
-    settings: Settings,
+    destinations: Destinations,
     destination: Destination,
     audience_name: str,
     options: SyncOptions,
@@ -340,7 +277,7 @@ def _request(
     assignment = AssignmentPlan(
         campaign_id=options.campaign_id or f"{audience.name}__{destination.name}",
         holdout_share=share,
-        global_holdout_share=load_global_holdout_share(settings.destinations_file),
+        global_holdout_share=destinations.global_holdout_share,
         variants=options.variants,
     )
     request = SyncRequest(
@@ -348,7 +285,7 @@ def _request(
         destination=destination,
         assignment=assignment,
         catalog=catalog,
-        frequency_caps=tuple(load_frequency_caps(settings.destinations_file)),
+        frequency_caps=destinations.frequency_caps,
         registered_days=options.registered_days,
         capture_id=catalog.capture_id(audience),
     )
@@ -356,7 +293,8 @@ def _request(
 
 
 class _Sender:
-    """Sends the diff batch by batch and commits each acknowledged batch before the next."""
+    """Sends the pending batches of earlier runs as they were, then the diff batch by batch, and
+    commits each answered batch before the next but one."""
 
     def __init__(self, connection, destination: Destination, run: RunInfo, summary: SyncSummary,
                  dry_run: bool, on_progress: ProgressCallback | None, audience_version: str):
@@ -367,16 +305,17 @@ class _Sender:
         self.dry_run = dry_run
         self.on_progress = on_progress
         self.audience_version = audience_version
-        self.throttle = _Throttle(None if dry_run else destination.rate_limit)
+        self.throttle = Throttle(None if dry_run else destination.rate_limit)
         self.rejections: Counter[str] = Counter()
         self.sent: Counter[str] = Counter()
         # Most destinations take records as read; skip the per-record call when encode() would
         # return them unchanged.
         self.encodes = bool(destination.hashed_fields) or type(destination).encode is not Destination.encode
-        self.writer: _Writer | None = None
+        self.writer: BatchWriter | None = None
 
     def send(
-        self, request: SyncRequest, total: int, *, keep_outcomes: Callable[[], None] | None = None
+        self, request: SyncRequest, pending: list[PendingBatch], total: int, *,
+        keep_outcomes: Callable[[], None] | None = None,
     ) -> None:
         """Pipeline: each batch is recorded as pending (committed) before it leaves; its answer
         is committed by the writer thread while the next batch is on the network.
@@ -392,36 +331,45 @@ class _Sender:
         # The diff streams from this connection (its temp tables) while each batch is committed
         # through a second connection to the same database.
         reader, self.connection = self.connection, self.connection.cursor()
+        plans = plan_batches(reader, request, batch_size)
+        self.run = dataclasses.replace(self.run, planned=_planned(pending, plans))
         if not self.dry_run:
             destination.start_run(self.run)
-            self.writer = _Writer(self.connection.cursor())
+            destination.prepare(reader, request.catalog)
+            self.writer = BatchWriter(self.connection.cursor())
         closing = False
+        rows = None
         try:
-            plans = plan_batches(reader, request, batch_size)
-            for batch in self._prepared_batches(send_query(reader, request), plans):
-                if batch.outgoing and not self.dry_run:
+            rows = BatchRows(send_query(reader, request))
+            batches = itertools.chain(
+                map(self._resend, pending),
+                (self._prepare(plan, rows.take(plan.size)) for plan in plans),
+            )
+            for batch in batches:
+                if batch.records and not self.dry_run:
                     # At most one answered batch is still being written while this one leaves,
                     # and none for a service that cannot recognise a resent batch: a kill
                     # resends at most what the destination can deduplicate.
                     self.writer.wait_committed(batch.number - (2 if destination.deduplicates_resends else 1))
-                    # Durable before the batch leaves: a run killed from here on leaves the
-                    # batch pending, and the next run resends it under the same key.
-                    with state.transaction(self.connection):
-                        state.record_pending(self.connection, self.run, batch.pending)
+                    if not batch.resent:
+                        # Durable before the batch leaves: a run killed from here on leaves the
+                        # batch pending, and the next run resends it as it was, under its key.
+                        with state.transaction(self.connection):
+                            state.record_pending(self.connection, self.run, batch.pending())
                 self._record(batch, self._write(batch))
-                done += len(batch.rows)
+                done += len(batch.one_ids)
                 if self.on_progress:
                     self.on_progress(Progress(done, total, time.monotonic() - started))
+            rows.close()
             if self.writer:
                 reader.begin()
                 closing = True
                 if keep_outcomes:
                     keep_outcomes()
                 self.writer.close()
-                # Not in the closing transaction: it began before the writer deleted the last
-                # pending rows, so deleting them there would conflict.
-                state.resolve_stale_pending(self.connection, self.run)
         except BaseException as error:
+            if rows is not None:
+                rows.close()
             if closing:
                 reader.rollback()
             if self.writer:
@@ -441,99 +389,128 @@ class _Sender:
         if closing:
             reader.commit()
 
-    def _prepared_batches(self, diff, plans: list[BatchPlan]) -> Iterator[_Batch]:
-        for plan in plans:
-            yield self._prepare(plan, diff.fetchmany(plan.size))
-
-    def _prepare(self, plan: BatchPlan, rows: list[tuple]) -> _Batch:
-        """Rows (fingerprint, one_id, *fields) of one batch. Encode every record; those the
-        destination cannot take are refused before sending."""
+    def _resend(self, pending: PendingBatch) -> _Batch:
+        """A batch an earlier run sent without recording the answer: the same records, the same
+        key, so the service sees the very request it may already have carried out."""
         self.summary.batches += 1
-        operation, variant, pending_key = plan.operation, plan.variant, plan.pending_key
-        names = ("external_id", *self.destination.payload_fields)
-        fields = slice(1, 1 + len(names))  # a row: fingerprint, one_id, *payload, state row id
-        outgoing: list[tuple[tuple, Record]] = []
-        refused: list[tuple[tuple, str]] = []
-        if operation == "remove":
-            for row in rows:
+        return _Batch(
+            number=self.summary.batches,
+            operation=pending.operation,
+            variant=pending.variant,
+            key=pending.idempotency_key,
+            one_ids=list(pending.one_ids),
+            fingerprints=list(pending.record_fingerprints),
+            records=list(pending.records),
+            resent=True,
+        )
+
+    def _prepare(self, plan: BatchPlan, rows: pa.Table) -> _Batch:
+        """The records of one batch of the diff (columns external_id, the payload fields,
+        record_fingerprint). Encode every record; those the destination cannot take are refused
+        before sending."""
+        self.summary.batches += 1
+        operation = plan.operation
+        one_ids = rows.column("external_id").to_pylist()
+        fingerprints = rows.column("record_fingerprint").to_pylist()
+        records: list[Record] = []
+        refused: dict[str, str] = {}
+        # A/B: the destination picks the variant's content (one variant per batch).
+        ab_variant = plan.variant if plan.variant and plan.variant != DEFAULT_VARIANT else None
+        for record in rows.drop_columns(["record_fingerprint"]).to_pylist():
+            if operation == "remove":
                 # By our id, plus the address where known (hashed like any other payload).
-                record = {name: value for name, value in zip(names, row[fields]) if value is not None}
+                record = {name: value for name, value in record.items() if value is not None}
                 if len(record) > 1 and self.encodes:
                     encoded, reason = self.destination.encode(record)
-                    record = {"external_id": row[1]} if reason else encoded
-                outgoing.append((row, record))
-        else:
-            # A/B: the destination picks the variant's content (one variant per batch).
-            ab_variant = variant if variant and variant != DEFAULT_VARIANT else None
-            for row in rows:
-                record = dict(zip(names, row[fields]))
+                    record = {"external_id": record["external_id"]} if reason else encoded
+            else:
                 if ab_variant:
                     record["variant"] = ab_variant
                 if self.encodes:
-                    record, reason = self.destination.encode(record)
+                    encoded, reason = self.destination.encode(record)
                     if reason:
-                        refused.append((row, reason))
+                        refused[record["external_id"]] = reason
                         continue
-                outgoing.append((row, record))
-        # A batch an earlier run sent without recording the answer goes again under its key,
-        # so the destination can recognise it; any other batch gets a key from its content.
-        key = pending_key or _idempotency_key(self.run, operation, outgoing)
-        return _Batch(operation, variant, self.summary.batches, key, rows, outgoing, refused)
+                    record = encoded
+            records.append(record)
+        sent_fingerprints = [
+            fingerprint for one_id, fingerprint in zip(one_ids, fingerprints) if one_id not in refused
+        ] if refused else fingerprints
+        return _Batch(
+            number=self.summary.batches,
+            operation=operation,
+            variant=plan.variant,
+            key=_idempotency_key(self.run, operation, records, sent_fingerprints),
+            one_ids=one_ids,
+            fingerprints=fingerprints,
+            records=records,
+            refused=refused,
+        )
 
-    def _write(self, batch: _Batch) -> dict[str, tuple[str | None, str | None, bool]]:
-        if not batch.outgoing or self.dry_run:
+    def _write(self, batch: _Batch) -> dict[str, RecordResult]:
+        """The service's answer for the records it did not simply take, by external_id."""
+        if not batch.records or self.dry_run:
             return {}
         self.throttle.wait()
-        result = self.destination.write_batch(
-            [record for _, record in batch.outgoing], batch.operation, batch.key
-        )
-        if result.accepted_everything or all(
-            outcome.error is None and outcome.reference is None and not outcome.unknown
-            for outcome in result.results
-        ):
+        retries_before = self.destination.retries
+        try:
+            result = self.destination.write_batch(batch.records, batch.operation, batch.key)
+        finally:
+            self._count_retries(batch, self.destination.retries - retries_before)
+        if result.accepted_everything:
             return {}  # the common answer: everything taken, nothing to remember per record
         return {
-            outcome.external_id: (
-                scrub_pii(outcome.error) if outcome.error else None, outcome.reference, outcome.unknown
-            )
+            outcome.external_id: outcome
             for outcome in result.results
+            if outcome.error is not None or outcome.reference is not None or outcome.unknown
         }
 
-    def _record(self, batch: _Batch, results: dict) -> None:
+    def _count_retries(self, batch: _Batch, retries: int) -> None:
+        if retries:
+            self.summary.retries += retries
+            self.summary.batch_retries[batch.number] = retries
+
+    def _record(self, batch: _Batch, answers: dict[str, RecordResult]) -> None:
         """Count the answer, and hand it to the writer thread: the ledger and state writes of
         this batch overlap the sending of the next one."""
         summary = self.summary
-        rows = [row for row, _ in batch.outgoing] + [row for row, _ in batch.refused]
-        errors = references = unknowns = None
-        if results or batch.refused:
-            no_answer = (None, None, False)
-            answers = [results.get(row[1], no_answer) for row, _ in batch.outgoing]
-            errors = [answer[0] for answer in answers] + [reason for _, reason in batch.refused]
-            references = [answer[1] for answer in answers] + [None] * len(batch.refused)
-            if any(answer[2] for answer in answers):
-                unknowns = [answer[2] for answer in answers] + [False] * len(batch.refused)
-        ledger = LedgerBatch(
-            one_ids=[row[1] for row in rows],
-            variants=[batch.variant] * len(rows),
-            fingerprints=[row[0] for row in rows],
-            state_row_ids=[row[-1] for row in rows],
-            errors=errors,
-            references=references,
-            unknowns=unknowns,
+        answered = AnsweredBatch(
+            operation=batch.operation,
+            batch_number=batch.number,
+            idempotency_key=batch.key,
+            variant=batch.variant,
+            one_ids=batch.one_ids,
+            record_fingerprints=batch.fingerprints,
         )
+        if answers or batch.refused:
+            no_answer = RecordResult("")
+            outcomes = [answers.get(one_id, no_answer) for one_id in batch.one_ids]
+            errors = [
+                batch.refused.get(one_id) or (scrub_pii(outcome.error) if outcome.error else None)
+                for one_id, outcome in zip(batch.one_ids, outcomes)
+            ]
+            answered = dataclasses.replace(
+                answered,
+                errors=errors,
+                references=[outcome.reference for outcome in outcomes],
+                unknowns=[outcome.unknown for outcome in outcomes],
+            )
         if not self.dry_run:
             self.writer.submit(batch.number, functools.partial(
-                state.commit_batch, run=self.run, operation=batch.operation,
-                batch_number=batch.number, idempotency_key=batch.key, rows=ledger,
+                state.commit_batch, run=self.run, batch=answered,
                 channel=self.destination.channel, sync_mode=self.destination.mode,
                 audience_version=self.audience_version,
                 unit_cost=self.destination.config.cost_per_record,
             ))
-        rejected = [error for error in errors or () if error]
+        rejected = [error for error in answered.errors or () if error]
         self.rejections.update(rejected)
         summary.rejected += len(rejected)
-        summary.unknown += sum(unknowns or ())
-        self.sent[batch.operation] += len(rows) - len(rejected)
+        summary.unknown += sum(answered.unknowns or ())
+        taken = len(batch.one_ids) - len(rejected)
+        if batch.resent:
+            summary.resent += taken
+        else:
+            self.sent[batch.operation] += taken
         summary.added, summary.updated, summary.removed = (
             self.sent["add"], self.sent["update"], self.sent["remove"]
         )
@@ -544,86 +521,60 @@ class _Sender:
         state.finish_run(self.connection, self.run, status=status, counts=self.summary.run_counts())
 
 
-class _Writer:
-    """Commits answered batches in order on its own connection and thread, so the warehouse
-    writes of one batch overlap the network time of the next. A failed write stops the sync
-    at the next batch; the batches not yet committed stay pending and are resent by the rerun."""
-
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
-        self._connection = connection
-        self._work: queue.Queue = queue.Queue()
-        self._error: BaseException | None = None
-        self._committed = 0
-        self._progress = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="sync-writer", daemon=True)
-        self._thread.start()
-
-    def submit(self, batch_number: int, commit: Callable[..., None]) -> None:
-        self.raise_error()
-        self._work.put((batch_number, commit))
-
-    def wait_committed(self, batch_number: int) -> None:
-        """Until every batch up to this number is committed (or the writer failed)."""
-        with self._progress:
-            self._progress.wait_for(lambda: self._committed >= batch_number or self._error)
-        self.raise_error()
-
-    def raise_error(self) -> None:
-        if self._error is not None:
-            raise self._error
-
-    def close(self, raise_error: bool = True) -> None:
-        self._work.put(None)
-        self._thread.join()
-        self._connection.close()
-        if raise_error:
-            self.raise_error()
-
-    def _run(self) -> None:
-        while (item := self._work.get()) is not None:
-            batch_number, commit = item
-            if self._error is None:
-                try:
-                    commit(self._connection)
-                except BaseException as error:  # handed to the sending thread
-                    self._error = error
-            with self._progress:
-                self._committed = batch_number
-                self._progress.notify_all()
-
-
 @dataclass
 class _Batch:
+    number: int
     operation: Operation
     variant: str | None
-    number: int
     key: str
-    rows: list[tuple]
-    outgoing: list[tuple[tuple, Record]]
-    refused: list[tuple[tuple, str]]
+    # Every member of the batch and its record fingerprint, in order.
+    one_ids: list[str]
+    fingerprints: list[str]
+    # What is sent: the records of the members not refused, in order.
+    records: list[Record]
+    # one_id -> why the destination cannot take its record (refused before sending).
+    refused: dict[str, str] = field(default_factory=dict)
+    # A pending batch of an earlier run, sent again as it was.
+    resent: bool = False
 
-    @property
-    def pending(self) -> state.PendingBatch:
-        return state.PendingBatch(self.operation, self.key, [row[1] for row, _ in self.outgoing])
-
-
-def _destination(settings: Settings, name: str) -> Destination:
-    configs = load_destination_configs(settings.destinations_file)
-    if name not in configs:
-        raise ActivationError(
-            f"Unknown destination {name!r}. Configured in {settings.destinations_file}: "
-            f"{', '.join(configs) or 'none'}."
+    def pending(self) -> PendingBatch:
+        sent = [
+            (one_id, fingerprint) for one_id, fingerprint in zip(self.one_ids, self.fingerprints)
+            if one_id not in self.refused
+        ]
+        return PendingBatch(
+            operation=self.operation,
+            idempotency_key=self.key,
+            variant=self.variant,
+            one_ids=[one_id for one_id, _ in sent],
+            record_fingerprints=[fingerprint for _, fingerprint in sent],
+            records=self.records,
         )
-    return build_destination(configs[name])
 
 
-def _idempotency_key(run: RunInfo, operation: Operation, outgoing: Sequence[tuple[tuple, Record]]) -> str:
+def _planned(pending: list[PendingBatch], plans: list[BatchPlan]) -> dict[str, tuple[int, int]]:
+    """Per operation, the batches and records the run will send (RunInfo.planned)."""
+    planned: dict[str, tuple[int, int]] = {}
+    sizes = [(batch.operation, len(batch.records)) for batch in pending]
+    for operation, size in sizes + [(plan.operation, plan.size) for plan in plans]:
+        batches, records = planned.get(operation, (0, 0))
+        planned[operation] = (batches + 1, records + size)
+    return planned
+
+
+def _idempotency_key(
+    run: RunInfo, operation: Operation, records: Sequence[Record], fingerprints: Sequence[str]
+) -> str:
     """Built from the content (who, and the fingerprint of what), not the run id: the same
     batch built again gives the same key."""
     digest = hashlib.sha256(
         json.dumps([run.destination_name, run.audience_name, run.campaign_id, operation]).encode()
     )
-    digest.update("\x1f".join(f"{row[1]}\x1e{row[0]}" for row, _ in outgoing).encode())
+    digest.update(
+        "\x1f".join(
+            f"{record['external_id']}\x1e{fingerprint}" for record, fingerprint in zip(records, fingerprints)
+        ).encode()
+    )
     return digest.hexdigest()[:32]
 
 
@@ -631,15 +582,3 @@ def _new_run_id() -> str:
     return f"{state.utc_now():%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"
 
 
-class _Throttle:
-    """Spaces calls to at most `rate` per second."""
-
-    def __init__(self, rate: float | None) -> None:
-        self._interval = 1 / rate if rate else 0.0
-        self._next_call_at = 0.0
-
-    def wait(self) -> None:
-        now = time.monotonic()
-        if now < self._next_call_at:
-            time.sleep(self._next_call_at - now)
-        self._next_call_at = max(now, self._next_call_at) + self._interval

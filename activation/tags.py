@@ -30,7 +30,7 @@ class Tag:
 
 def list_tags(settings: Settings, family: str | None = None) -> list[Tag]:
     """Every catalogued tag in catalogue order, optionally of one family; `member_count` is the
-    number of people with a value for it in member_tags."""
+    number of people who carry it in member_tags: with a value, and for a boolean tag, true."""
     with warehouse.connect(settings.duckdb_path, read_only=True) as connection:
         present = {
             name for (name,) in connection.execute(
@@ -46,9 +46,21 @@ def list_tags(settings: Settings, family: str | None = None) -> list[Tag]:
         rows = connection.execute(
             f"""
             with coverage as (
-                select tag_name, count(*) as member_count, max(as_of_date) as as_of_date
-                from {TAGS_SCHEMA}.member_tags
-                group by tag_name
+                select
+                    member_tags.tag_name,
+                    -- A boolean tag is carried by the members it is true for, not by every
+                    -- member it was worked out for.
+                    count(
+                        case
+                            when catalogue.value_type <> 'boolean' then 1
+                            when lower(cast(member_tags.tag_value as varchar)) = 'true' then 1
+                        end
+                    ) as member_count,
+                    max(member_tags.as_of_date) as as_of_date
+                from {TAGS_SCHEMA}.member_tags as member_tags
+                inner join {TAGS_SCHEMA}.tag_catalogue as catalogue
+                    on member_tags.tag_name = catalogue.tag_name
+                group by member_tags.tag_name
             )
             select catalogue.tag_name, catalogue.tag_family, catalogue.value_type,
                    catalogue.allowed_values, catalogue.tag_description, catalogue.tag_owner,

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from activation.engine import duckdb
+import duckdb
+
 from activation.errors import ActivationError
 from activation.settings import ACTIVATION_SCHEMA, SEGMENTS_SCHEMA
 

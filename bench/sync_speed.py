@@ -4,8 +4,9 @@ peak memory of each sync process.
 
     .venv/bin/python bench/sync_speed.py [--members 1000000] [--batch-size 10000] [--repeat 3]
 
-Goals (issue 5): first sync >= 50,000 records/s; the re-sync takes <= 5% of the first one's time
-and sends only the diff; peak memory <= 1 GiB. The exit code is 1 when one is missed. Everything
+Goals: first sync >= 50,000 records/s; the re-sync sends only the diff; peak memory <= 1 GiB.
+The exit code is 1 when one is missed. The re-sync / first ratio is printed but no longer a goal
+(issue 23 retired it: on the wall clock it measures process start-up). Everything
 it writes stays under bench/.work/sync/. Wall times are whole `activate sync` processes
 (start-up and imports included); the sync's own time is printed beside them, and where each
 sync's time goes: the process around it, then the phases its summary reports (plan, send,
@@ -85,7 +86,7 @@ def main() -> int:
     print(f"re-sync compared: {', '.join(compared)} members; change capture after the rebuild "
           f"(dbt run-operation, dbt start-up included, part of dbt build in production): {capture:.2f} s")
     print(f"first sync rate (wall): {first_rate:,.0f} records/s  (goal >= 50,000)")
-    print(f"re-sync / first (wall): {ratio:.3f}  (goal <= 0.05); in-process: {ratio_in_process:.3f}")
+    print(f"re-sync / first (wall): {ratio:.3f}  (reported, not a goal); in-process: {ratio_in_process:.3f}")
     print(f"  the same re-sync comparing every member (--full-diff) / first (wall): {full_ratio:.3f}; "
           f"in-process: {full_ratio_in_process:.3f}")
     print(f"  a sync with nothing changed (the floor of every re-sync) / first (wall): {floor_ratio:.3f}; "
@@ -94,7 +95,6 @@ def main() -> int:
     _print_phases(runs)
     checks = {
         "rate": first_rate >= 50_000,
-        "ratio": ratio <= 0.05,
         "memory": peak <= 1024,
         "only the diff re-sent": all(r["only_diff"] for r in runs),
         "nothing changed: nothing sent, only changes compared": all(

@@ -174,3 +174,12 @@ def cli_env(settings) -> dict[str, str]:
         "ONEDATA_DESTINATIONS": str(settings.destinations_file),
         "ACTIVATE__TEST_WEBHOOK__SECRET": SECRET,
     }
+
+
+@pytest.fixture(scope="session")
+def simulated_brand(tmp_path_factory):
+    """A demo brand whose campaigns have simulated outcomes, built once (tests/simulated_brand.py):
+    the report's tests and the simulation's coverage test read it."""
+    from tests import simulated_brand as brand
+
+    return brand.build(tmp_path_factory.mktemp("simulated_brand"))

@@ -4,11 +4,14 @@ YAML fail with a message naming the file and the rule, the generated models are 
 
 from __future__ import annotations
 
+import json
+import os
 import textwrap
 from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from activation.audience_code import generate, load_audiences, load_tag_specs, rule_to_sql
@@ -81,7 +84,7 @@ def test_a_bad_file_is_named(tmp_path):
         load_audiences(tmp_path)
     (tmp_path / "churners.yml").unlink()
     _write(tmp_path, "churners", "tag: lifecycle_stage\nin: [churned]\n", channel="fax")
-    with pytest.raises(ActivationError, match="churners.yml: channel must be one of"):
+    with pytest.raises(ActivationError, match="churners.yml: channel: must be 'sms', 'email'.*got 'fax'"):
         load_audiences(tmp_path)
 
 
@@ -163,3 +166,69 @@ def test_plan_names_the_audience_whose_rule_the_warehouse_cannot_run(built_wareh
     _write(audiences, "lapsing", "tag: is_growth_lapse_warning\nis: true\n")
     with pytest.raises(ActivationError, match="audiences/lapsing.yml: its rule cannot run"):
         plan_audiences(built_warehouse, audiences)
+
+
+SECRET_VALUE = "feedback-secret-must-never-be-printed"
+
+
+@pytest.mark.parametrize(("field", "yaml_text", "where"), [
+    ("description", "description: \"{{ env_var('ACTIVATE__FEEDBACK__SECRET') }}\"\n", "description"),
+    ("label", "label: \"{% set x = env_var('ACTIVATE__FEEDBACK__SECRET') %}{{ x }}\"\n", "label"),
+    ("owner", "owner: {name: tests, team: \"{# a comment #}\"}\n", "owner.team"),
+    ("owner key", "owner: {name: tests, \"{{ env_var('ACTIVATE__FEEDBACK__SECRET') }}\": x}\n", "a key"),
+])
+def test_jinja_in_an_audience_value_is_refused_and_never_reaches_dbt(tmp_path, monkeypatch, field, yaml_text, where):
+    monkeypatch.setenv("ACTIVATE__FEEDBACK__SECRET", SECRET_VALUE)
+    audiences, out = tmp_path / "audiences", tmp_path / "out"
+    audiences.mkdir()
+    fields = {"description": "d", "owner": "{name: tests}"}
+    key = field.split()[0]
+    fields.pop(key, None)
+    (audiences / "churners.yml").write_text(
+        "name: churners\nchannel: sms\n" + "".join(f"{k}: {v}\n" for k, v in fields.items()) + yaml_text
+        + "rule: {tag: lifecycle_stage, in: [churned]}\n")
+
+    with pytest.raises(ActivationError) as refused:
+        generate(audiences, out)
+
+    assert "churners.yml" in str(refused.value) and where in str(refused.value)
+    assert "not dbt Jinja" in str(refused.value)
+    assert "env_var" not in str(refused.value) and SECRET_VALUE not in str(refused.value)
+    assert not out.exists()
+
+
+def test_jinja_in_a_rule_value_is_refused(tmp_path):
+    _write(tmp_path, "churners", "tag: lifecycle_stage\nin: [churned, \"{{ env_var('X') }}\"]\n")
+
+    with pytest.raises(ActivationError, match=r"churners.yml: rule.in\[1\] holds"):
+        load_audiences(tmp_path)
+
+
+def test_braces_that_open_no_jinja_are_data_and_render_unchanged(tmp_path, monkeypatch):
+    """What dbt does with the generated files: render them as Jinja, env_var included. A value
+    with lone braces survives it literally, and the secret appears nowhere."""
+    import jinja2
+
+    monkeypatch.setenv("ACTIVATE__FEEDBACK__SECRET", SECRET_VALUE)
+    audiences, out = tmp_path / "audiences", tmp_path / "out"
+    audiences.mkdir()
+    _write(audiences, "churners", "tag: lifecycle_stage\nin: [churned]\n",
+           description="'Spend {more} in 50% {of} cases; } { #'")
+    generate(audiences, out)
+
+    environment = jinja2.Environment()
+    context = {"env_var": lambda name, default=None: os.environ.get(name, default),
+               "select_audience": lambda name, condition: f"select {condition}", "doc": str}
+
+    def rendered(value):
+        # dbt renders the .sql as a template, and each string of a .yml after parsing it.
+        if isinstance(value, dict):
+            return {key: rendered(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rendered(item) for item in value]
+        return environment.from_string(value).render(**context) if isinstance(value, str) else value
+
+    sql = rendered((out / "seg_churners.sql").read_text())
+    models = rendered(yaml.safe_load((out / "_audiences__models.yml").read_text()))
+    assert SECRET_VALUE not in sql + json.dumps(models)
+    assert models["models"][0]["description"] == "Spend {more} in 50% {of} cases; } { #"

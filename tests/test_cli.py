@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import os
@@ -86,6 +85,35 @@ def test_mistakes_exit_non_zero_with_a_clear_message(cli_env, args, message):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(("variants", "message"), [
+    ("a=nan", "must be above 0 and at most 1; got nan"),
+    ("a=inf", "must be above 0 and at most 1; got inf"),
+    ("a=-0.5,b=1.5", "must be above 0 and at most 1; got -0.5"),
+    ("a=0.5,b=0.6", "add up to 1.1, not 1"),
+    ("a=0.3,b=0.3", "add up to 0.6, not 1"),
+    ("a=0.5,a=0.5", "variant a is named twice"),
+    ("a=half,b=0.5", "is not a number: 'half'"),
+    ("A=0.5,b=0.5", "variant name 'A' must be"),
+    ("a=0.5,", "variant name '' must be"),
+])
+@pytest.mark.parametrize("command", ["plan", "sync"])
+def test_bad_variants_are_a_usage_error_not_a_traceback(cli_env, receiver, command, variants, message):
+    result = CliRunner().invoke(main, [command, AUDIENCE, "--to", "test_webhook", "--variants", variants],
+                                env=cli_env)
+
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--variants'" in result.output and message in result.output
+    assert "Traceback" not in result.output
+    assert receiver.requests == 0
+
+
+def test_good_variants_are_taken(run):
+    result = run("plan", AUDIENCE, "--to", "test_webhook", "--variants", "a=0.25, b=0.75", "--json")
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["adds"] > 0
+
+
 def test_destinations_shows_secret_status_never_the_value(run):
     result = run("destinations")
 
@@ -105,7 +133,7 @@ def test_feedback_load_prints_counts(run, tmp_path):
     result = run("feedback", "load", str(source), "--destination", "test_webhook")
 
     assert result.exit_code == 0
-    assert "read 2  loaded 1  rejected 1" in result.output
+    assert "read 2  loaded 1  already landed 0  rejected 1" in result.output
 
 
 def test_demo_data_calls_the_generator(run, monkeypatch, tmp_path):
@@ -142,21 +170,103 @@ def test_real_subprocess(cli_env, receiver):
     assert unknown.returncode == 1 and "Unknown audience 'nope'" in unknown.stderr
 
 
-@pytest.mark.skipif(importlib.util.find_spec("_duckdb") is None, reason="this DuckDB has no _duckdb module")
-def test_a_sync_process_loads_duckdbs_engine_without_its_python_package(cli_env, receiver):
-    """activation.engine: the `duckdb` package's Python layer (relation and expression APIs)
-    costs every process about 0.1 s and the activation layer calls none of it."""
-    env = {**os.environ, **cli_env}
+# Small things a user hit (issue 23, part A 7) -----------------------------------------------
 
-    synced = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "activation", "sync", AUDIENCE, "--to", "test_webhook",
-         "--json"],
-        env=env, capture_output=True, text=True,
+
+def test_audiences_preview_explain_and_destinations_print_json(run, warehouse):
+    audiences = json.loads(run("audiences", "--json").output)
+    preview = json.loads(run("preview", AUDIENCE, "--limit", "3", "--json").output)
+    destinations = json.loads(run("destinations", "--json").output)
+
+    assert [entry["name"] for entry in audiences] == [AUDIENCE] and audiences[0]["size"] == 60
+    assert preview["size"] == 60 and len(preview["sample"]) == 3
+    assert "138****0001" in json.dumps(preview) and make_member(1)["phone"] not in json.dumps(preview)
+    secrets = {entry["name"]: entry["secrets"] for entry in destinations}
+    assert secrets == {"test_webhook": {"ACTIVATE__TEST_WEBHOOK__SECRET": True}, "test_files": {}}
+
+
+def test_explain_prints_json(run, warehouse, monkeypatch):
+    from activation import explain as explain_module
+
+    person = explain_module.Person(one_id="od_1", records=["crm:m1"], shared_identifiers={}, links=[], history=[])
+    monkeypatch.setattr(explain_module, "explain_person", lambda settings, first: person)
+
+    result = run("explain", "od_1", "--json")
+
+    assert result.exit_code == 0 and json.loads(result.output)["one_id"] == "od_1"
+
+
+def test_a_dot_env_file_in_the_working_directory_is_read(tmp_path, cli_env, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env = {key: value for key, value in cli_env.items() if key != "ACTIVATE__TEST_WEBHOOK__SECRET"}
+    monkeypatch.delenv("ACTIVATE__TEST_WEBHOOK__SECRET", raising=False)
+    (tmp_path / ".env").write_text("ACTIVATE__TEST_WEBHOOK__SECRET=from-dot-env\n")
+
+    listed = CliRunner().invoke(main, ["destinations"], env=env)
+
+    assert "ACTIVATE__TEST_WEBHOOK__SECRET: set" in listed.output
+    assert "from-dot-env" not in listed.output
+
+
+def test_each_retry_is_said_on_stderr_as_it_happens(run, receiver):
+    receiver.script.extend([503, 503])
+
+    result = run("sync", AUDIENCE, "--to", "test_webhook", "--json")
+
+    assert result.exit_code == 0
+    assert "Destination test_webhook: attempt 1 of 3 failed (HTTP 503); retrying in" in result.stderr
+    assert "attempt 2 of 3 failed (HTTP 503)" in result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["retries"] == 2 and summary["batch_retries"] == {"1": 2}
+
+
+def test_sync_and_plan_default_to_the_destination_the_audience_file_names(run, receiver, tmp_path, monkeypatch):
+    from activation import audience_code
+
+    monkeypatch.setattr(audience_code, "AUDIENCES_DIR", tmp_path)
+    (tmp_path / f"{AUDIENCE}.yml").write_text(
+        f"name: {AUDIENCE}\ndescription: tests\nowner: tests\nchannel: sms\ndestination: test_webhook\n"
+        "rule: {tag: is_loyalty_member, is: true}\n"
     )
 
-    imported = {line.rsplit("|", 1)[1].strip() for line in synced.stderr.splitlines()
-                if line.startswith("import time:") and "|" in line}
-    assert synced.returncode == 0, synced.stderr[-2000:]
-    assert json.loads(synced.stdout)["added"] > 0
-    assert "_duckdb" in imported
-    assert "duckdb" not in imported
+    planned = run("plan", AUDIENCE, "--json")
+    synced = run("sync", AUDIENCE, "--json")
+
+    assert planned.exit_code == 0 and json.loads(planned.output)["destination"] == "test_webhook"
+    assert synced.exit_code == 0 and json.loads(synced.stdout)["destination"] == "test_webhook"
+    (tmp_path / f"{AUDIENCE}.yml").write_text(
+        f"name: {AUDIENCE}\ndescription: tests\nowner: tests\nchannel: sms\nrule: {{tag: x, is: true}}\n"
+    )
+    undeclared = CliRunner().invoke(main, ["plan", AUDIENCE], env={})
+    assert undeclared.exit_code == 1 and "names no destination: add `destination:` or pass --to" in undeclared.output
+
+
+def test_tag_coverage_counts_a_boolean_tag_only_where_it_is_true(tmp_path):
+    import duckdb
+
+    from activation.settings import Settings
+    from activation.tags import list_tags
+
+    path = tmp_path / "warehouse.duckdb"
+    with duckdb.connect(str(path)) as connection:
+        connection.execute("create schema tags")
+        connection.execute(
+            "create table tags.tag_catalogue as select * from (values "
+            "('is_loyalty_member', 'membership', 'boolean', null, 'member', 'crm', 'daily', 1), "
+            "('lifecycle_stage', 'lifecycle', 'category', 'new,growth', 'stage', 'crm', 'daily', 2)) "
+            "as t(tag_name, tag_family, value_type, allowed_values, tag_description, tag_owner, "
+            "refresh_cadence, catalogue_order)"
+        )
+        connection.execute(
+            "create table tags.member_tags as select * from (values "
+            "('p1', 'is_loyalty_member', 'true', date '2026-10-31'), "
+            "('p2', 'is_loyalty_member', 'false', date '2026-10-31'), "
+            "('p3', 'is_loyalty_member', 'false', date '2026-10-31'), "
+            "('p1', 'lifecycle_stage', 'new', date '2026-10-31'), "
+            "('p2', 'lifecycle_stage', 'growth', date '2026-10-31')) "
+            "as t(one_id, tag_name, tag_value, as_of_date)"
+        )
+
+    counts = {tag.name: tag.member_count for tag in list_tags(Settings(duckdb_path=path))}
+
+    assert counts == {"is_loyalty_member": 1, "lifecycle_stage": 2}

@@ -13,9 +13,11 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -51,11 +53,19 @@ def read_cdnow(path: Path = CDNOW_SAMPLE) -> list[tuple[int, dt.date, int, float
     return rows
 
 
+def local_midnight_in_utc(day: dt.date) -> dt.datetime:
+    """The start of a day on the brand's clock (Asia/Shanghai, the default onedata__time_zone),
+    as the landing contract wants it: a UTC timestamp (the day before, 16:00)."""
+    midnight = dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo("Asia/Shanghai"))
+    return midnight.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
 def land_cdnow(raw_dir: Path) -> dict[str, int]:
-    """Write the CDNOW sample as landing files: every table of the contract, most empty."""
+    """Write the CDNOW sample as landing files: every table of the contract, most empty. Each
+    purchase day lands as the brand's local midnight, in UTC: the UTC date is the day before, so
+    the fits below hold only if every rule counts the brand's days."""
     purchases = read_cdnow()
     customers = sorted({index for index, *_ in purchases})
-    noon = dt.time(12, 0)
     tables = {
         "crm_members": {
             "member_id": [f"cdnow{index:05d}" for index in customers],
@@ -63,8 +73,8 @@ def land_cdnow(raw_dir: Path) -> dict[str, int]:
             "member_level": ["normal"] * len(customers),
             "is_paid_member": [False] * len(customers),
             "registration_channel": ["app"] * len(customers),
-            "registered_at": [dt.datetime(1997, 1, 1)] * len(customers),
-            "updated_at": [dt.datetime(1997, 1, 1)] * len(customers),
+            "registered_at": [local_midnight_in_utc(dt.date(1997, 1, 1))] * len(customers),
+            "updated_at": [local_midnight_in_utc(dt.date(1997, 1, 1))] * len(customers),
         },
         "orders": {
             "order_id": [f"cdnow-{number:05d}" for number in range(len(purchases))],
@@ -72,8 +82,8 @@ def land_cdnow(raw_dir: Path) -> dict[str, int]:
             "customer_source_system": ["crm"] * len(purchases),
             "customer_source_record_id": [f"cdnow{index:05d}" for index, *_ in purchases],
             "order_status": ["completed"] * len(purchases),
-            "ordered_at": [dt.datetime.combine(day, noon) for _, day, *_ in purchases],
-            "paid_at": [dt.datetime.combine(day, noon) for _, day, *_ in purchases],
+            "ordered_at": [local_midnight_in_utc(day) for _, day, *_ in purchases],
+            "paid_at": [local_midnight_in_utc(day) for _, day, *_ in purchases],
             "gross_amount": [_money(amount) for *_, amount in purchases],
             "discount_amount": [_money(0)] * len(purchases),
             "paid_amount": [_money(amount) for *_, amount in purchases],
@@ -116,7 +126,9 @@ def cdnow_build(tmp_path_factory):
     completed = subprocess.run(
         [str(dbt), "build", "--profiles-dir", str(PROJECT_DIR), "--project-dir", str(PROJECT_DIR),
          "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs"),
-         "--vars", f"{{onedata__as_of_date: '{CALIBRATION_END}', onedata__clv_period_days: 7}}"],
+         # The 39 weeks after calibration, as the published holdout period.
+         "--vars", f"{{onedata__as_of_date: '{CALIBRATION_END}', onedata__clv_period_days: 7, "
+                   "onedata__clv_purchase_horizon_days: 273}"],
         env=env, capture_output=True, text=True, timeout=1200,
     )
     assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-2000:]
@@ -127,10 +139,10 @@ def cdnow_build(tmp_path_factory):
                 for row in connection.execute("""
                     select model_name, r, alpha, a, b, p, q, v, log_likelihood, customer_count,
                         is_converged, period_days, as_of_date
-                    from tags.clv_model_fits""").fetchall()}
+                    from tags.tag_clv_model_fits""").fetchall()}
         predictions = connection.execute("""
-            select count(*), min(p_alive), max(p_alive), sum(expected_purchases_90d),
-                count(clv_12m), min(clv_12m)
+            select count(*), min(p_alive), max(p_alive), sum(expected_purchases),
+                count(clv), min(clv), min(purchase_horizon_days), max(purchase_horizon_days)
             from tags.tag_clv_predictions""").fetchone()
         profiles = connection.execute("""
             select count(*) from tags.member_profiles where p_alive is not null""").fetchone()[0]
@@ -166,12 +178,13 @@ def test_gamma_gamma_matches_the_published_cdnow_fit(cdnow_build):
 
 
 def test_every_buyer_gets_predictions_and_tags(cdnow_build):
-    count, min_p_alive, max_p_alive, purchases_90d, clv_count, min_clv = cdnow_build["predictions"]
+    count, min_p_alive, max_p_alive, purchases, clv_count, min_clv, *horizons = cdnow_build["predictions"]
+    assert horizons == [273, 273]
     assert count == clv_count == cdnow_build["profiles"] == 2357
     assert 0 <= min_p_alive <= max_p_alive <= 1
-    assert purchases_90d > 0 and min_clv >= 0
-    assert cdnow_build["tags"] == {"p_alive": 2357, "expected_purchases_90d": 2357,
-                                   "expected_average_spend": 2357, "clv_12m": 2357}
+    assert purchases > 0 and min_clv >= 0
+    assert cdnow_build["tags"] == {"p_alive": 2357, "expected_purchases": 2357,
+                                   "expected_average_spend": 2357, "clv": 2357}
 
 
 def _load_model(name: str):
@@ -198,3 +211,19 @@ def test_prediction_formulas_match_hardies_worked_example():
                                                np.array([np.nan, 50.0]))
     assert spend[0] == pytest.approx(15.45 * 6.25 / 2.74)
     assert spend[0] < spend[1] < 50
+
+
+def test_the_horizons_are_vars_and_the_columns_keep_their_names():
+    predictions = _load_model("tag_clv_predictions")
+    summary = pd.DataFrame({"one_id": ["m1"], "repeat_purchase_count": [2], "recency_periods": [30.43],
+                            "tenure_periods": [38.86], "repeat_purchase_average_spend": [40.0],
+                            "period_days": [7], "as_of_date": [dt.date(1997, 9, 30)]})
+    fits = pd.DataFrame({"model_name": ["bg_nbd", "gamma_gamma"],
+                         "r": [0.243, None], "alpha": [4.414, None], "a": [0.793, None], "b": [2.426, None],
+                         "p": [None, 6.25], "q": [None, 3.74], "v": [None, 15.45]})
+    month = predictions.predictions(summary, fits, 30, 1, 0.01)
+    year = predictions.predictions(summary, fits, 365, 12, 0.01)
+    assert list(month.columns) == list(year.columns)
+    assert 0 < month["expected_purchases"][0] < year["expected_purchases"][0]
+    assert 0 < month["clv"][0] < year["clv"][0]
+    assert (month["purchase_horizon_days"][0], year["value_horizon_months"][0]) == (30, 12)

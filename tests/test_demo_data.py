@@ -46,10 +46,11 @@ def contract_tables() -> dict[str, list[tuple[str, str]]]:
     tables: dict[str, list[tuple[str, str]]] = {}
     current = None
     for line in CONTRACT.read_text(encoding="utf-8").splitlines():
-        heading = re.match(r"^###\s+`(\w+)`", line)
-        if heading:
-            current = heading.group(1)
-            tables[current] = []
+        if line.startswith("#"):
+            heading = re.match(r"^###\s+`(\w+)`", line)
+            current = heading.group(1) if heading else None
+            if current:
+                tables[current] = []
             continue
         row = re.match(r"^\|\s*`(\w+)`\s*\|\s*([^|]+?)\s*\|", line)
         if current and row:
@@ -66,7 +67,7 @@ def identity_threshold() -> int:
 
 def test_contract_parses() -> None:
     tables = contract_tables()
-    assert set(tables) == set(demo_data.LANDING_TABLES) and len(tables) == 19
+    assert set(tables) == set(demo_data.LANDING_TABLES) and len(tables) == 20
     assert ("member_card_no", "varchar") in tables["crm_members"]
     assert all(kind in CONTRACT_TYPES for columns in tables.values() for _, kind in columns)
 
@@ -150,7 +151,7 @@ def test_keys_are_unique(tables) -> None:
         "order_lines": ["order_id", "line_number"], "products": ["product_id"], "categories": ["category_id"],
         "stores": ["store_id"], "behavior_events": ["event_id"], "coupons_issued": ["coupon_id"],
         "coupons_redeemed": ["coupon_id"], "marketing_consent": ["consent_event_id"], "campaigns": ["campaign_id"],
-        "suppression_list": ["suppression_id"],
+        "suppression_list": ["suppression_id"], "wecom_external_contacts": ["external_userid", "follow_userid"],
     }
     for table, columns in keys.items():
         assert not tables[table].duplicated(columns).any(), table
@@ -879,3 +880,12 @@ def test_csv_mode_follows_the_contract_and_carries_the_same_data(tmp_path) -> No
 def test_rejects_unknown_format(tmp_path) -> None:
     with pytest.raises(ValueError, match="file_format"):
         generate(tmp_path / "raw", tmp_path / "truth", people=10, file_format="json")
+
+
+def test_wecom_contacts_are_wechat_users_followed_by_staff(tables) -> None:
+    contacts, users = tables["wecom_external_contacts"], tables["miniprogram_users"]
+    assert len(contacts) > 0
+    # Every contact's unionid is a WeChat user's; one customer keeps one external_userid.
+    assert set(contacts.unionid.dropna()) <= set(users.unionid.dropna())
+    assert contacts.groupby("external_userid").unionid.nunique().max() <= 1
+    assert contacts.follow_userid.notna().all() and contacts.external_userid.str.startswith("wm").all()

@@ -265,16 +265,20 @@ class SimulatedCrash(BaseException):
 def crash_at(monkeypatch, crashes):
     """Make the destination's atomic writes crash when `crashes(target)` says so."""
     from activation.destinations import file as file_module
+    from activation.destinations import file_writes
 
-    real = file_module._write_atomically
+    real = file_writes.write_atomically
 
     def write(target, writer):
         if crashes(target):
             raise SimulatedCrash(target.name)
         real(target, writer)
 
-    monkeypatch.setattr(file_module, "_write_atomically", write)
-    return lambda: monkeypatch.setattr(file_module, "_write_atomically", real)
+    # Part files are written from the destination, markers from file_writes.
+    modules = (file_module, file_writes)
+    for module in modules:
+        monkeypatch.setattr(module, "write_atomically", write)
+    return lambda: [monkeypatch.setattr(module, "write_atomically", real) for module in modules]
 
 
 def test_a_crash_after_the_part_is_in_place_never_writes_the_batch_twice(tmp_path, monkeypatch):

@@ -4,6 +4,7 @@ throttling codes, token errors and invalid-entry samples) against a fake on 127.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -150,18 +151,14 @@ def test_add_posts_hashed_rows_with_extern_id_and_the_token_in_the_body(meta, fa
     assert {outcome.reference for outcome in result.results} == {str(request["session"]["session_id"])}
 
 
-def test_the_token_never_travels_in_the_url(meta, fake, monkeypatch):
-    urls = []
-    original = requests.Session.request
-
-    def spy(self, method, url, **kwargs):
-        urls.append(url)
-        return original(self, method, url, **kwargs)
-
-    monkeypatch.setattr(requests.Session, "request", spy)
+def test_the_token_goes_in_the_query_string_and_never_into_a_message(meta, fake, monkeypatch):
+    """As Meta's SDK sends it (FacebookSession puts access_token in every request's params); an
+    error message echoing it shows *** instead (test_a_service_message_echoing_the_token...)."""
     meta.write_batch(encoded(meta, [member(1)]), "add", "key-1")
 
-    assert urls and all(TOKEN not in url for url in urls)
+    [request] = fake.requests
+    assert request["query"] == {"access_token": TOKEN}
+    assert "access_token" not in request["body_keys"]
 
 
 def test_remove_uses_delete_by_extern_id(meta, fake):
@@ -176,23 +173,43 @@ def test_remove_uses_delete_by_extern_id(meta, fake):
     assert set(fake.members) == {"p00002"}
 
 
-def test_batches_of_one_operation_share_one_session(fake, tmp_path, monkeypatch):
+def test_a_run_s_batches_of_one_operation_share_one_session_the_last_planned_one_flagged(
+    fake, tmp_path, monkeypatch
+):
     destination = build(tmp_path, monkeypatch, fake.base_url, batch_size=2)
+    # The sync planned 3 add batches (5 records) and 1 removal batch.
+    destination.start_run(dataclasses.replace(RUN, planned={"add": (3, 5), "remove": (1, 1)}))
     records = encoded(destination, [member(n) for n in range(1, 6)])
 
-    for start in range(0, 5, 2):
-        destination.write_batch(records[start:start + 2], "add", f"key-{start}")
+    # The middle batch is short: one of its records was refused before sending.
+    for batch in (records[0:2], records[2:3], records[4:5]):
+        destination.write_batch(batch, "add", f"key-{batch[0]['external_id']}")
     destination.write_batch([{"external_id": "p00001"}], "remove", "key-r")
+    # A batch after the last planned one (a destination driven by hand) opens a new session.
+    destination.write_batch(records[0:1], "add", "key-again")
     destination.close()
 
     sessions = [request["session"] for request in fake.requests]
-    adds, removes = sessions[:3], sessions[3:]
+    adds, removes, again = sessions[:3], sessions[3:4], sessions[4]
     assert len({s["session_id"] for s in adds}) == 1
     assert [s["batch_seq"] for s in adds] == [1, 2, 3]
     assert [s["last_batch_flag"] for s in adds] == [False, False, True]
-    assert [s["estimated_num_total"] for s in adds] == [2, 4, 5]
+    assert [s["estimated_num_total"] for s in adds] == [5, 5, 5]
     # Removals are a session of their own.
-    assert removes[0]["session_id"] != adds[0]["session_id"] and removes[0]["batch_seq"] == 1
+    assert removes[0]["session_id"] != adds[0]["session_id"]
+    assert (removes[0]["batch_seq"], removes[0]["last_batch_flag"]) == (1, True)
+    assert again["session_id"] != adds[0]["session_id"] and again["batch_seq"] == 1
+
+
+def test_a_run_whose_rows_are_a_multiple_of_the_batch_size_flags_its_last_batch(fake, tmp_path, monkeypatch):
+    destination = build(tmp_path, monkeypatch, fake.base_url, batch_size=2)
+    destination.start_run(dataclasses.replace(RUN, planned={"add": (2, 4)}))
+    records = encoded(destination, [member(n) for n in range(1, 5)])
+
+    destination.write_batch(records[:2], "add", "key-1")
+    destination.write_batch(records[2:], "add", "key-2")
+
+    assert [request["session"]["last_batch_flag"] for request in fake.requests] == [False, True]
 
 
 # Limits.

@@ -15,7 +15,7 @@ import requests
 import yaml
 
 from activation.destinations import SentRecord, build_destination, load_destination_configs
-from activation.destinations.sms import percent_encode, rpc_signature
+from activation.destinations.aliyun_rpc import percent_encode, rpc_signature
 from activation.errors import ActivationError, DestinationError
 from tests.conformance import PHONE_PATTERN, RECORDS, RUN, DestinationConformance
 from tests.fakes.sms_server import FakeAliyunSms, _answer
@@ -308,8 +308,9 @@ def test_a_message_cannot_be_updated_or_removed(sms):
     ("overrides", "problem"),
     [
         ({"batch_size": 101}, "limit of 100 records per call"),
-        ({"mode": "mirror"}, "supports mode append, not mirror"),
+        ({"mode": "mirror"}, "mode: a sms_gateway destination supports mode append, got 'mirror'"),
         ({"access_key_secret": "in-the-file"}, "secrets do not belong in the file"),
+        ({"sign_name": " "}, "sign_name: must have at least 1 character"),
     ],
 )
 def test_config_refuses_what_the_gateway_cannot_take(fake, tmp_path, monkeypatch, overrides, problem):
@@ -323,7 +324,7 @@ def test_config_requires_a_sign_name_and_a_template(fake, tmp_path):
     path = tmp_path / "destinations.yml"
     path.write_text(yaml.safe_dump({"destinations": {NAME: settings}}), encoding="utf-8")
 
-    with pytest.raises(ActivationError, match="missing required setting `template_code`"):
+    with pytest.raises(ActivationError, match=r"template_code: missing \(required\)"):
         load_destination_configs(path)
 
 
@@ -335,7 +336,6 @@ def test_config_requires_a_sign_name_and_a_template(fake, tmp_path):
         ({"template_params": {"name": "nickname"}}, "template variable name reads 'nickname'"),
         ({"hashed_fields": ["phone"]}, "remove phone from hashed_fields"),
         ({"channel": "email"}, "channel must be sms"),
-        ({"sign_name": " "}, "sign_name must not be empty"),
         ({"endpoint": "dysmsapi.aliyuncs.com"}, "endpoint must be an http(s) URL"),
     ],
 )

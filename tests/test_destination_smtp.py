@@ -294,5 +294,5 @@ def test_mail_takes_adds_only(build, service):
 
 
 def test_only_append_mode_is_accepted(build, service):
-    with pytest.raises(ActivationError, match="supports mode append, not mirror"):
+    with pytest.raises(ActivationError, match="mode: a smtp destination supports mode append, got 'mirror'"):
         build(service, mode="mirror")

@@ -107,9 +107,9 @@ def test_an_expired_token_is_renewed_once_and_the_call_repeated(build, service):
 def test_the_token_is_renewed_shortly_before_it_expires(build, service):
     destination = build(**TAG)
     write(destination, RECORDS[:1])
-    started = destination._clock()
+    started = destination.api.clock()
     # 7200 s lifetime, renewed 300 s early: at 6901 s the cached token is no longer used.
-    destination._clock = lambda: started + 6901
+    destination.api.clock = lambda: started + 6901
 
     write(destination, RECORDS[1:2], key="key-2")
 
@@ -233,6 +233,7 @@ def test_tag_marks_each_contact_of_the_staff_member(build, service):
     marks = [body for api, body in service.requests if api == "externalcontact/mark_tag"]
     assert marks[0] == {
         "userid": "staff_zhang", "external_userid": service.external_userid("p00001"), "add_tag": ["et_vip"],
+        "remove_tag": [],
     }
     assert service.marked[("staff_zhang", service.external_userid("p00003"))] == {"et_vip"}
 
@@ -337,7 +338,7 @@ def test_feedback_reports_each_customers_send_status(build, service):
         ({**TAG, "userid": None}, "tag needs tag_id and userid"),
         ({**GROUP_SEND, "message_text": "长" * 1400}, "longer than WeCom's 4000 bytes"),
         ({**GROUP_SEND, "tag_id": "et_vip"}, "belong to action tag"),
-        ({**TAG, "action": "broadcast"}, "action must be one of tag, group_send"),
+        ({**TAG, "action": "broadcast"}, "action: must be 'tag' or 'group_send', got 'broadcast'"),
         ({**TAG, "hashed_fields": ["wechat_unionid"]}, "cannot be hashed"),
     ],
 )
@@ -349,3 +350,47 @@ def test_check_explains_bad_settings(build, settings, says):
 def test_a_batch_size_above_wecoms_recipient_limit_is_refused(build):
     with pytest.raises(ActivationError, match="above the service's limit of 10000"):
         build(**GROUP_SEND, batch_size=10_001)
+
+
+# Contacts the warehouse knows (issue 23, part A 4) ---------------------------------------------
+
+
+def test_a_sync_addresses_the_contacts_the_warehouse_knows_without_converting_them(
+    service, settings, warehouse, tmp_path, monkeypatch
+):
+    import duckdb
+
+    from activation.settings import Settings
+    from activation.sync import SyncOptions, sync_audience
+    from tests.conftest import AUDIENCE, make_member
+
+    members = [make_member(n) for n in range(1, 61)]
+    for member in members:
+        service.add_customer(member["one_id"], member["wechat_unionid"])
+    known = [member for member in members if int(member["one_id"][1:]) % 2 == 0]
+    with duckdb.connect(str(warehouse.path)) as connection:
+        connection.execute("create schema if not exists staging")
+        connection.execute(
+            "create table staging.stg_wecom__external_contacts (external_userid varchar, "
+            "follow_userid varchar, wechat_unionid varchar, wechat_unionid_raw varchar, "
+            "contact_way_state varchar, added_at timestamp)"
+        )
+        connection.executemany(
+            "insert into staging.stg_wecom__external_contacts values (?, 'staff_zhang', ?, ?, null, null)",
+            [(service.external_userid(m["one_id"]), m["wechat_unionid"], m["wechat_unionid"]) for m in known],
+        )
+    monkeypatch.setenv(SECRET_VAR, service.corp_secret)
+    path = tmp_path / "wecom.yml"
+    path.write_text(yaml.safe_dump({"destinations": {"test_wecom": {
+        "type": "wecom", "channel": "wecom", "corp_id": service.corp_id, "base_url": service.base_url,
+        "holdout_share": 0, **GROUP_SEND,
+    }}}, allow_unicode=True), encoding="utf-8")
+
+    summary = sync_audience(Settings(duckdb_path=warehouse.path, destinations_file=path), AUDIENCE,
+                            "test_wecom", SyncOptions())
+
+    sent = {one_id for (_, one_id), count in service.received.items() if count}
+    known_ids = {member["one_id"] for member in known}
+    assert summary.added == len(sent) > 10 and summary.rejected == 0
+    # Only the sent members the warehouse did not know were converted, one call each.
+    assert service.calls["idconvert/unionid_to_external_userid"] == len(sent - known_ids) > 0

@@ -125,7 +125,8 @@ class TestWebhookConformance(DestinationConformance):
 
 FILE_VARIANTS = {
     "csv": {"channel": "sms", "fields": ["member_level"]},
-    "jsonl": {"channel": "email", "fields": "generic", "format": "jsonl", "hashed_fields": ["phone"]},
+    "jsonl": {"channel": "email", "fields": ["phone", "display_name", "member_level"], "format": "jsonl",
+              "hashed_fields": ["phone"]},
     "parquet": {"channel": "app_push", "fields": ["rfm_group"], "format": "parquet", "mode": "upsert"},
     "tencent_ads": {"channel": "ad_platform", "crowd_pack": "tencent_ads"},
     "sha256": {"channel": "ad_platform", "crowd_pack": "sha256", "mode": "append"},
@@ -323,3 +324,48 @@ def test_fault_mode_is_reproducible_from_its_seed(receiver):
     assert draws(5) != draws(6)
     receiver.fault_mode()
     assert receiver._next_action(b"{}") is None
+
+
+# Retry-After (issue 23, part A 7) --------------------------------------------------------
+
+
+@pytest.fixture
+def waits(monkeypatch):
+    """The retry waits the HTTP client asked for, without waiting them."""
+    from activation.destinations import http
+
+    asked: list[float] = []
+    monkeypatch.setattr(http.time, "sleep", asked.append)
+    return asked
+
+
+def test_a_retry_after_above_the_backoff_ceiling_is_honoured(tmp_path, receiver, monkeypatch, waits):
+    import email.utils
+    import time
+
+    monkeypatch.setenv("ACTIVATE__HOOK__SECRET", SECRET)
+    destination = make_destination(tmp_path, "hook", webhook_entry(receiver))
+    destination.start_run(RUN)
+    receiver.script.extend([429])
+    receiver.retry_after = "45"
+    destination.write_batch([{"external_id": "p1", "phone": "13800000001", "member_level": None}], "add", "k1")
+    # The HTTP-date form: about 120 s from now.
+    receiver.script.extend([429])
+    receiver.retry_after = email.utils.formatdate(time.time() + 120, usegmt=True)
+    destination.write_batch([{"external_id": "p2", "phone": "13800000002", "member_level": None}], "add", "k2")
+
+    assert waits[0] == 45  # not cut to backoff_max_seconds (0.05) nor to 30
+    assert 110 <= waits[1] <= 121
+    assert destination.retries == 2
+
+
+def test_a_retry_after_beyond_the_maximum_stops_the_sync_to_be_rerun_later(tmp_path, receiver, monkeypatch, waits):
+    monkeypatch.setenv("ACTIVATE__HOOK__SECRET", SECRET)
+    destination = make_destination(tmp_path, "hook", webhook_entry(receiver, max_retry_after_seconds=600))
+    destination.start_run(RUN)
+    receiver.script.extend([503])
+    receiver.retry_after = "3600"  # a maintenance window
+
+    with pytest.raises(DestinationError, match=r"asked to wait 3,600 s .* more than max_retry_after_seconds \(600 s\).*rerun the sync after that wait"):
+        destination.write_batch([{"external_id": "p1", "phone": "13800000001", "member_level": None}], "add", "k1")
+    assert waits == []

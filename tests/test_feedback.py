@@ -90,7 +90,8 @@ def test_loading_the_same_report_twice_does_not_double_count(feedback_settings, 
     first = load_feedback(feedback_settings, source)
     second = load_feedback(feedback_settings, source)
 
-    assert first.landing_file == second.landing_file
+    assert (first.rows_loaded, first.rows_already_landed) == (2, 0)
+    assert (second.rows_loaded, second.rows_already_landed, second.landing_file) == (0, 2, None)
     assert first.rejects_file == second.rejects_file
     assert len(list((feedback_settings.raw_dir / "feedback_events").iterdir())) == 1
     assert len(landed(feedback_settings)) == 2
@@ -108,8 +109,9 @@ def test_jsonl_and_parquet_inputs_and_the_destination_option(feedback_settings, 
 
     assert (from_jsonl.rows_loaded, from_jsonl.rows_rejected) == (2, 1)
     assert from_jsonl.rejection_reasons == {"not a JSON object": 1}
-    # The same events from another format land under the same name: no double count.
-    assert from_parquet.landing_file == from_jsonl.landing_file
+    # The same events from another format have landed already: nothing lands twice, and it says so.
+    assert (from_parquet.rows_loaded, from_parquet.rows_already_landed) == (0, 2)
+    assert from_parquet.landing_file is None
     assert {row[2] for row in landed(feedback_settings)} == {"sms_vendor"}
 
 
@@ -146,8 +148,98 @@ def test_the_command_prints_a_one_line_summary_or_json(tmp_path):
     text = CliRunner().invoke(main, arguments)
     as_json = CliRunner().invoke(main, [*arguments, "--json"])
 
-    assert text.exit_code == 0 and text.output.splitlines()[0] == "read 3  loaded 2  rejected 1"
+    assert text.exit_code == 0
+    assert text.output.splitlines()[0] == "read 3  loaded 2  already landed 0  rejected 1"
+    # The same file again: nothing new lands, and the summary says why.
     summary = json.loads(as_json.output)
-    assert (summary["rows_loaded"], summary["rows_rejected"]) == (2, 1)
-    assert summary["landing_file"].endswith(".parquet")
+    assert (summary["rows_loaded"], summary["rows_already_landed"], summary["rows_rejected"]) == (0, 2, 1)
+    assert summary["landing_file"] is None
     assert list(summary["rejection_reasons"].values()) == [1]
+
+
+# Validation against the landing types ------------------------------------------------------
+
+def _valid(**changes):
+    from activation.feedback import validate_row
+
+    row = {"campaign_id": "c1", "one_id": "p00001", "event_type": "converted",
+           "occurred_at": "2026-10-01T08:00:00Z", "destination_name": "crm_webhook", **changes}
+    return validate_row(row, None)
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("199.5", decimal.Decimal("199.50")),
+    ("0.005", decimal.Decimal("0.01")),                          # half up
+    ("-0.005", decimal.Decimal("-0.01")),
+    ("9999999999999999.994", decimal.Decimal("9999999999999999.99")),
+    (decimal.Decimal("12.345"), decimal.Decimal("12.35")),      # a JSON number read as Decimal
+    (12, decimal.Decimal("12.00")),
+    ("1e-9999", decimal.Decimal("0.00")),
+])
+def test_amounts_that_fit_decimal_18_2_after_rounding(value, expected):
+    event, reason = _valid(revenue_amount=value)
+    assert reason is None and event["revenue_amount"] == expected
+
+
+@pytest.mark.parametrize("value", ["9999999999999999.995", "1e16", "-1e16", "1e999999", "NaN", "Infinity",
+                                   float("nan"), float("inf"), 1e300, True, "1_000", "١٢٣", "0x10", "1" * 41,
+                                   decimal.Decimal("1e999999999"), {"amount": 1}])
+def test_amounts_that_do_not_fit_are_refused(value):
+    event, reason = _valid(revenue_amount=value)
+    assert event is None and "revenue_amount" in reason
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("2026-10-01T16:30:00+08:00", dt.datetime(2026, 10, 1, 8, 30)),
+    ("1970-01-01T00:00:00", dt.datetime(1970, 1, 1)),
+    (dt.datetime(2099, 12, 31, 23, 59), dt.datetime(2099, 12, 31, 23, 59)),
+])
+def test_timestamps_between_1970_and_2100(value, expected):
+    event, reason = _valid(occurred_at=value)
+    assert reason is None and event["occurred_at"] == expected
+
+
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+08:00", "0001-01-01 00:00:00", "1969-12-31T23:59:59",
+                                   "2100-01-01T00:00:00", "9999-12-31T23:59:59-10:00", "yesterday",
+                                   "2026-10-01T08:00:00Z" + " " * 40, 1727769600, None])
+def test_timestamps_outside_the_range_or_not_timestamps_are_refused(value):
+    event, reason = _valid(occurred_at=value)
+    assert event is None and "occurred_at" in reason
+
+
+@pytest.mark.parametrize(("column", "value", "problem"), [
+    ("campaign_id", "c\ud800", "not valid Unicode"),
+    ("one_id", "p\x00", "control characters"),
+    ("order_id", "o\n1", "control characters"),
+    ("one_id", "p" * 201, "longer than 200"),
+    ("one_id", 13812345678, "phone number or an e-mail"),
+    ("campaign_id", "call +86 138-1234-5678", "phone number or an e-mail"),
+    ("order_id", "bob@example.com", "phone number or an e-mail"),
+    ("one_id", ["p00001"], "is not text"),
+    ("one_id", True, "is not text"),
+    ("one_id", decimal.Decimal("1.5"), "whole number"),
+    ("destination_name", "CRM Webhook", "not a destination name"),
+    ("event_type", "x" * 1_000_000, "event_type"),
+])
+def test_ids_are_bounded_valid_unicode_and_never_personal_data(column, value, problem):
+    event, reason = _valid(**{column: value})
+    assert event is None and column in reason and problem in reason
+    assert "13812345678" not in reason and "bob@" not in reason and len(reason) < 400
+
+
+def test_whole_numbers_are_ids_too():
+    event, reason = _valid(one_id=decimal.Decimal("123"), order_id=98765)
+    assert reason is None and (event["one_id"], event["order_id"]) == ("123", "98765")
+
+
+def test_rejected_rows_of_a_loaded_file_are_masked(feedback_settings, tmp_path):
+    rows = [{**GOOD_ROWS[0], "feedback_event_id": "fb-9", "event_type": "nope", "phone": "+86 138 1234 5678",
+             "13912345678": "a phone as a column name", "email": "carol@example.com"}]
+    source = write_csv(tmp_path / "report.csv", rows)
+
+    result = load_feedback(feedback_settings, source)
+
+    text = result.rejects_file.read_text()
+    assert result.rows_rejected == 1
+    assert "1234 5678" not in text and "13912345678" not in text and "carol@" not in text
+    assert "+86****5678" in text and "139****5678" in text

@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from dataclasses import dataclass
 
 import pytest
 import yaml
 from click.testing import CliRunner
 
 from activation.cli import main
+from activation.config import Strict
 from activation.destinations import BatchResult, Destination, SentRecord
 from activation.destinations import config as destination_config
 from activation.errors import ActivationError
@@ -25,8 +25,7 @@ from tests.test_feedback_serve import insert_ledger, landed_rows, reject_rows, w
 DESTINATION = "sms_vendor"
 
 
-@dataclass(frozen=True)
-class PullOptions:
+class PullOptions(Strict):
     batch_size: int = 100
 
 
@@ -117,7 +116,8 @@ def test_pulling_the_same_period_twice_does_not_double_count(pull_settings):
     first = pull_feedback(pull_settings, DESTINATION, dt.date(2026, 10, 1))
     second = pull_feedback(pull_settings, DESTINATION, dt.date(2026, 10, 1))
 
-    assert first.landing.landing_file == second.landing.landing_file
+    assert (second.landing.rows_loaded, second.landing.rows_already_landed) == (0, first.landing.rows_loaded)
+    assert second.landing.landing_file is None
     assert first.landing.rejects_file == second.landing.rejects_file
     assert len(landed_rows(pull_settings)) == 4
 
@@ -158,8 +158,10 @@ def test_the_command_prints_one_line_or_json_and_exits_1_on_errors(pull_settings
 
     assert text.exit_code == 0, text.output
     assert text.output.splitlines()[0] == (
-        "asked about 3 sent since 2026-10-01  read 5  loaded 4  rejected 1")
+        "asked about 3 sent since 2026-10-01  read 5  loaded 4  already landed 0  rejected 1")
     assert as_json.exit_code == 0
+    # The same period pulled again: what it reports has landed already.
     summary = json.loads(as_json.output)
-    assert (summary["destination"], summary["rows_loaded"], summary["rows_rejected"]) == (DESTINATION, 4, 1)
+    assert (summary["destination"], summary["rows_loaded"], summary["rows_already_landed"],
+            summary["rows_rejected"]) == (DESTINATION, 0, 4, 1)
     assert refused.exit_code == 1 and "offers no status query" in refused.output

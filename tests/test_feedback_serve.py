@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import decimal
 import hashlib
 import hmac
 import json
@@ -17,6 +18,7 @@ import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -31,7 +33,7 @@ from click.testing import CliRunner
 
 from activation.cli import main
 from activation.errors import ActivationError
-from activation.feedback_server import SECRET_ENV, FeedbackServer
+from activation.feedback_server import SECRET_ENV, FeedbackServer, ServeLimits
 from activation.settings import Settings
 from tests.conftest import PROJECT_DIR
 
@@ -237,7 +239,8 @@ def staged_event_count(settings: Settings) -> int:
     """Run stg_marketing__feedback_events' own SQL over the landed files."""
     glob = settings.raw_dir / "feedback_events" / "*.parquet"
     sql = jinja2.Template(STAGING_MODEL.read_text()).render(
-        source=lambda *_: f"read_parquet('{glob}')",
+        # The staging model reads its base_ model's good rows: here every landed row is good.
+        ref=lambda *_: f"(select *, null as rejection_reason from read_parquet('{glob}'))",
         dbt=SimpleNamespace(type_string=lambda: "varchar", type_timestamp=lambda: "timestamp"),
     )
     return duckdb.sql(f"select count(*) from ({sql})").fetchall()[0][0]
@@ -281,16 +284,16 @@ def test_a_failed_write_keeps_the_events_for_the_next_flush(server, settings, mo
     from activation import feedback_server
 
     post(f"{server.url}/feedback", [EVENT, {**EVENT, "event_type": "nope"}])
-    real_writer = feedback_server.write_landing_file
+    real_writer = feedback_server.write_landing_rows
 
     def disk_full(*args):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(feedback_server, "write_landing_file", disk_full)
+    monkeypatch.setattr(feedback_server, "write_landing_rows", disk_full)
     with pytest.raises(OSError):
         server.flush()
     assert landed_rows(settings) == [] and reject_rows(settings) == []
-    monkeypatch.setattr(feedback_server, "write_landing_file", real_writer)
+    monkeypatch.setattr(feedback_server, "write_landing_rows", real_writer)
     server.flush()
 
     assert [row["one_id"] for row in landed_rows(settings)] == ["p00001"]
@@ -370,8 +373,12 @@ def test_a_receipt_pushed_twice_lands_once(server, settings, sms_ledger):
 
     post(url, [sms_report("13800000002", "biz-A")])
     server.flush()
-    post(url, [sms_report("13800000002", "biz-A")])  # Alibaba Cloud re-pushes on a timeout
+    # Alibaba Cloud re-pushes on a timeout: a new request (signed anew: the same signature
+    # again would be a replay, refused).
+    again = post(url, [sms_report("13800000002", "biz-A")], timestamp=int(time.time()) + 1)
     server.flush()
+
+    assert again.status_code == 200
 
     assert len(landed_rows(settings)) == 1
     assert server.stats.duplicates == 1
@@ -477,3 +484,376 @@ def test_serve_as_a_subprocess_flushes_on_sigterm(cli_env, settings):
     assert stdout.startswith("received 2  landed 2  duplicates 0  rejected 0  unauthorised 0")
     assert len(landed_rows(settings)) == 2
     assert FEEDBACK_SECRET not in stdout + stderr + listening
+
+
+# Hostile and broken input -----------------------------------------------------------------
+
+def raw_request(url: str, head: bytes, body: bytes = b"", *, timeout: float = 10) -> tuple[int | None, bytes]:
+    """Send bytes as they are (no client library tidying them up) and read until the server
+    closes; the status, or None when it closed without answering."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as connection:
+        connection.sendall(head + body)
+        data = b""
+        try:
+            while chunk := connection.recv(65536):
+                data += chunk
+        except ConnectionResetError:
+            pass
+    return (int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else None), data
+
+
+def signed_head(body: bytes, *, path: str = "/feedback", extra: bytes = b"", **signing) -> bytes:
+    headers = signed_headers(body, **signing)
+    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", f"Content-Length: {len(body)}",
+             *(f"{name}: {value}" for name, value in headers.items())]
+    return ("\r\n".join(lines) + "\r\n").encode() + extra + b"\r\n"
+
+
+@pytest.mark.parametrize(("field", "poison"), [
+    # Passes a `< 1e16` check but rounds to 1e16, which decimal(18,2) cannot hold.
+    ("revenue_amount", "9999999999999999.995"),
+    ("revenue_amount", 1e300),
+    ("revenue_amount", "1e999999"),
+    ("revenue_amount", "NaN"),
+    ("campaign_id", "c\ud800"),          # a lone surrogate: not valid Unicode, not writable
+    ("order_id", "o\ud800"),
+    ("occurred_at", "0001-01-01T00:00:00+08:00"),  # overflows converting to UTC
+    ("occurred_at", "9999-12-31T23:59:59"),
+    ("one_id", {"nested": ["p00001"]}),
+    ("one_id", "p" * 5000),
+    ("event_type", "x" * 1_000_000),
+])
+def test_a_poison_event_is_rejected_alone_and_everything_after_it_lands(server, settings, field, poison):
+    poisoned = {**EVENT, "one_id": "p00009", field: poison}
+
+    # ensure_ascii: a lone surrogate travels as the JSON escape "\ud800".
+    first = post(f"{server.url}/feedback", None, raw=json.dumps([poisoned, CONVERSION]).encode())
+    server.flush()
+    later = post(f"{server.url}/feedback", {**EVENT, "event_type": "opened"})
+    server.flush()
+
+    assert first.status_code == 200 and later.status_code == 200
+    assert (first.json()["accepted"], first.json()["rejected"]) == (1, 1)
+    assert field in first.json()["rejections"][0]["reason"]
+    assert sorted(row["event_type"] for row in landed_rows(settings)) == ["converted", "opened"]
+    (reject,) = reject_rows(settings)
+    assert field in reject["rejection_reason"] and len(reject[field]) <= 201
+    assert server.stats.landed == 2 and server.stats.unwritten == 0
+
+
+def test_a_receipt_dated_year_one_is_refused_alone(server, settings, sms_ledger):
+    url = f"{server.url}/feedback/sms_gateway/{SMS_DESTINATION}"
+
+    answer = post(url, [sms_report("13800000002", "biz-A", report_time="0001-01-01 00:00:00"),
+                        sms_report("13800000003", "biz-A")])
+    server.flush()
+
+    assert answer.json() == {"code": 0, "msg": "接收成功", "accepted": 1, "rejected": 1}
+    assert [row["one_id"] for row in landed_rows(settings)] == ["p00003"]
+    (reject,) = reject_rows(settings)
+    assert "report_time" in reject["rejection_reason"] and reject["phone_number"] == "138****0002"
+
+
+def test_a_row_that_cannot_be_written_is_set_aside_and_the_others_land(settings):
+    from activation.feedback import validate_row, write_landing_rows
+
+    good, _ = validate_row(EVENT, None)
+    # Bypasses validation, as a bug would: more digits than decimal(18,2) holds.
+    bad = {**good, "feedback_event_id": "fb-bad", "revenue_amount": decimal.Decimal("1e20")}
+
+    landing_file, unwritable = write_landing_rows(settings, [bad, good])
+
+    assert [row["feedback_event_id"] for row in pq.read_table(landing_file).to_pylist()] == [
+        good["feedback_event_id"]]
+    assert [(event["feedback_event_id"], "does not fit the landing types" in reason)
+            for event, reason in unwritable] == [("fb-bad", True)]
+
+
+PII_FORMS = [13812345678, "+86 138 1234 5678", "8613812345678", "0086-138-1234-5678",
+             "１３８１２３４５６７８", "138 1234 5678", "alice.smith@example.com", "ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｃｏｍ"]
+
+
+def test_no_phone_or_email_reaches_a_rejects_file_in_any_form(server, settings, sms_ledger):
+    events = [{"campaign_id": "c1", "event_type": "teleported", "note": value, str(value): "as a key",
+               "deep": {"list": [value]}} for value in PII_FORMS]
+    receipts = [{**sms_report("13800000002", ""), "err_msg": value, str(value): 1} for value in PII_FORMS]
+
+    post(f"{server.url}/feedback", events + [13812345678, "call 138-1234-5678"])
+    post(f"{server.url}/feedback/sms_gateway/{SMS_DESTINATION}", receipts)
+    server.flush()
+
+    text = rejects_text(settings)
+    assert len(reject_rows(settings)) == 2 * len(PII_FORMS) + 2
+    digits = re.sub(r"(?<=\d)[ -](?=\d)", "", text.translate({0xFF10 + d: 0x30 + d for d in range(10)}))
+    assert "13812345678" not in digits and "13800000002" not in digits
+    assert "alice.smith@" not in text and "ａｌｉｃｅ＠" not in text and "alice@" not in text.lower()
+    assert "138****5678" in text
+
+
+def test_a_failed_rejects_write_leaves_no_temporary_file(settings, monkeypatch):
+    from activation import feedback
+    from activation.feedback import rejects_folder, write_rejects
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(feedback.csv, "DictWriter", disk_full)
+    with pytest.raises(OSError):
+        write_rejects(settings, "failing", [{"index": 1, "rejection_reason": "bad"}])
+
+    assert list(rejects_folder(settings).iterdir()) == []
+
+
+def test_a_body_above_the_limit_is_413_before_it_is_read(server, settings):
+    head = signed_head(b"", extra=b"Expect: 100-continue\r\n").replace(
+        b"Content-Length: 0", f"Content-Length: {10 * 1024 * 1024}".encode())
+
+    status, answer = raw_request(server.url, head)
+
+    assert status == 413 and b"body above 1048576 bytes" in answer
+
+
+def test_an_unsigned_request_is_refused_before_its_body_is_read(server):
+    head = (b"POST /feedback HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n"
+            b"Expect: 100-continue\r\n\r\n")
+
+    started = time.monotonic()
+    status, answer = raw_request(server.url, head)  # the body is never sent
+
+    assert status == 401 and b"missing signature" in answer
+    assert b"100 Continue" not in answer and time.monotonic() - started < 2
+
+
+def test_an_unsigned_body_already_sent_is_discarded_and_answered(server, settings):
+    body = json.dumps([EVENT] * 2000).encode()  # about 300 KB, never authenticated
+    head = f"POST /feedback HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+
+    status, _ = raw_request(server.url, head, body)
+    server.flush()
+
+    assert status == 401 and landed_rows(settings) == []
+
+
+def test_more_items_than_the_cap_is_413_and_nothing_is_kept(server, settings):
+    answer = post(f"{server.url}/feedback", [{}] * 1001)
+    server.flush()
+
+    assert answer.status_code == 413 and "at most 1000" in answer.json()["error"]
+    assert landed_rows(settings) == [] and reject_rows(settings) == []
+
+
+@pytest.mark.parametrize(("case", "head", "expected"), [
+    ("non-ASCII timestamp", "X-Onedata-Timestamp: \u0661\u0662\u0663\r\nX-Onedata-Signature: sha256=00\r\n"
+     "Content-Length: 2\r\n", 400),
+    ("5000-digit Content-Length", "Content-Length: " + "9" * 5000 + "\r\n", 400),
+    ("two Content-Lengths", "Content-Length: 2\r\nContent-Length: 3\r\n", 400),
+    ("a 20 KB header", "X-Padding: " + "a" * 20_000 + "\r\nContent-Length: 2\r\n", 431),
+    ("chunked, no length", "Transfer-Encoding: chunked\r\n", 411),
+])
+def test_odd_headers_are_answered_400_not_a_traceback(server, case, head, expected, caplog):
+    request = ("POST /feedback HTTP/1.1\r\nHost: x\r\n" + head + "\r\n").encode("utf-8")
+    body = b"0\r\n\r\n" if "chunked" in head else b"{}"
+
+    status, _ = raw_request(server.url, request, body)
+
+    assert status == expected, case
+    assert "Traceback" not in caplog.text
+    assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
+
+
+def test_json_that_is_not_utf8_nested_too_deeply_or_has_huge_numbers(server, settings):
+    huge_number = json.dumps([{**EVENT, "revenue_amount": 1}]).encode().replace(b": 1}", b": " + b"9" * 5000 + b"}")
+
+    not_utf8 = post(f"{server.url}/feedback", None, raw=b'{"campaign_id": "\xff"}')
+    too_deep = post(f"{server.url}/feedback", None, raw=b"[" * 3000 + b"]" * 3000)
+    # Counted before parsing: a megabyte of objects or of nesting is not parsed at all.
+    too_many_objects = post(f"{server.url}/feedback", None, raw=b"[" + b"{}," * 300_000 + b"{}]")
+    too_many_arrays = post(f"{server.url}/feedback", None, raw=b"[" * 100_000 + b"]" * 100_000)
+    big = post(f"{server.url}/feedback", None, raw=huge_number)
+
+    assert (not_utf8.status_code, too_deep.status_code) == (400, 400)
+    assert too_many_objects.status_code == too_many_arrays.status_code == 413
+    assert "too many JSON values" in too_many_objects.json()["error"]
+    assert big.status_code == 200 and big.json()["rejected"] == 1
+    assert "revenue_amount" in big.json()["rejections"][0]["reason"]
+
+
+def test_a_slow_request_head_is_cut_at_the_deadline(start_server):
+    server = start_server(limits=ServeLimits(head_timeout_seconds=0.5))
+    host, port = server.url.removeprefix("http://").split(":")
+
+    with socket.create_connection((host, int(port)), timeout=5) as slow:
+        slow.sendall(b"POST /feedback HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+        started = time.monotonic()
+        closed = slow.recv(1) == b""
+
+    assert closed and 0.4 < time.monotonic() - started < 3
+    assert requests.get(f"{server.url}/health", timeout=5).status_code == 200
+
+
+def test_a_slow_body_is_408(start_server):
+    server = start_server(limits=ServeLimits(body_timeout_seconds=0.5))
+    body = json.dumps(EVENT).encode()
+
+    status, answer = raw_request(server.url, signed_head(body), body[:10])
+
+    assert status == 408
+
+
+def test_connections_in_flight_and_the_buffer_are_capped_with_429_and_503(start_server, settings):
+    server = start_server(limits=ServeLimits(max_requests_in_flight=1, max_connections=4),
+                          max_buffered=3)
+    body = json.dumps(EVENT).encode()
+    host, port = server.url.removeprefix("http://").split(":")
+
+    with socket.create_connection((host, int(port))) as holding:
+        holding.sendall(signed_head(body))  # its body never comes: it holds the one slot
+        time.sleep(0.3)
+        too_many = post(f"{server.url}/feedback", [CONVERSION])
+        others = [socket.create_connection((host, int(port))) for _ in range(4)]
+        time.sleep(0.3)
+        over_the_cap = requests.get(f"{server.url}/health", timeout=5)
+        for connection in others:
+            connection.close()
+    time.sleep(0.3)
+    full = post(f"{server.url}/feedback", [EVENT, CONVERSION, {**EVENT, "event_type": "opened"}, {}])
+
+    assert too_many.status_code == 429 and too_many.headers["Retry-After"] == "1"
+    assert over_the_cap.status_code == 503
+    # The rejected row counts toward the buffer too: four rows do not fit in three.
+    assert full.status_code == 503 and full.headers["Retry-After"]
+    server.flush()
+    assert landed_rows(settings) == [] and reject_rows(settings) == []
+
+
+def test_a_replay_is_refused_even_after_a_restart(start_server, settings):
+    body = json.dumps(EVENT).encode()
+    headers = signed_headers(body)
+    first = start_server()
+    accepted = post(f"{first.url}/feedback", None, raw=body, headers=headers)
+    replayed = post(f"{first.url}/feedback", None, raw=body, headers=headers)
+    first.stop()
+
+    second = start_server()
+    after_restart = post(f"{second.url}/feedback", None, raw=body, headers=headers)
+    second.stop()
+
+    assert accepted.status_code == 200
+    assert replayed.status_code == after_restart.status_code == 401
+    assert "replayed" in after_restart.json()["error"]
+    assert len(landed_rows(settings)) == 1
+
+
+def test_a_second_receiver_on_the_same_landing_directory_is_refused(server, settings):
+    with pytest.raises(ActivationError, match="one receiver per landing directory"):
+        FeedbackServer(settings, FEEDBACK_SECRET, port=0)
+
+
+def test_what_was_answered_200_survives_sigkill(cli_env, settings):
+    env = {**os.environ, **cli_env, SECRET_ENV: FEEDBACK_SECRET}
+    command = [sys.executable, "-m", "activation", "feedback", "serve", "--port", "0",
+               "--flush-every-seconds", "600"]
+
+    def started() -> tuple[subprocess.Popen, str]:
+        process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        line = ""
+        while "Listening on" not in line and process.poll() is None:
+            line = process.stderr.readline()
+        return process, re.search(r"http://127\.0\.0\.1:\d+", line).group()
+
+    process, url = started()
+    try:
+        answer = post(f"{url}/feedback", [EVENT, CONVERSION])
+        process.kill()  # no flush, no goodbye
+        process.communicate(timeout=30)
+        assert answer.status_code == 200 and landed_rows(settings) == []
+
+        process, url = started()  # the next start lands what the killed one had accepted
+        process.send_signal(signal.SIGTERM)
+        stdout, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+    assert process.returncode == 0
+    assert stdout.startswith("received 0  landed 2")
+    assert sorted(row["one_id"] for row in landed_rows(settings)) == ["p00001", "p00002"]
+
+
+# Standard Webhooks, {"events": [...]} and one-click unsubscribe (issue 23) ----------------------
+
+STANDARD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def standard_headers(body: bytes, message_id: str = "msg_1", secret: str = STANDARD_SECRET) -> dict:
+    """Signed by the standardwebhooks package itself, as a Standard Webhooks sender signs."""
+    import datetime as dt
+
+    from standardwebhooks import Webhook
+
+    now = dt.datetime.now(dt.UTC)
+    return {"webhook-id": message_id, "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(secret).sign(message_id, now, body), "Content-Type": "application/json"}
+
+
+def test_callbacks_signed_the_standard_webhooks_way_are_taken_and_replays_refused(settings):
+    server = FeedbackServer(settings, STANDARD_SECRET, port=0, flush_every_seconds=60,
+                            shutdown_wait_seconds=0.2).start()
+    try:
+        body = json.dumps([EVENT]).encode()
+        headers = standard_headers(body)
+        taken = post(f"{server.url}/feedback", None, raw=body, headers=headers)
+        replayed = post(f"{server.url}/feedback", None, raw=body, headers=headers)
+        tampered = post(f"{server.url}/feedback", None, raw=body.replace(b"p00001", b"p00009"),
+                        headers=standard_headers(body, "msg_2"))
+        other_key = post(f"{server.url}/feedback", None, raw=body,
+                         headers=standard_headers(body, "msg_3", secret="whsec_" + "A" * 32))
+        server.flush()
+    finally:
+        server.stop()
+
+    assert taken.status_code == 200 and taken.json()["accepted"] == 1
+    assert [answer.status_code for answer in (replayed, tampered, other_key)] == [401, 401, 401]
+    assert [row["one_id"] for row in landed_rows(settings)] == ["p00001"]
+
+
+def test_a_standard_webhooks_signature_needs_a_whsec_secret(server):
+    body = json.dumps(EVENT).encode()
+    answer = post(f"{server.url}/feedback", None, raw=body, headers=standard_headers(body))
+
+    assert answer.status_code == 401 and "whsec_" in answer.json()["error"]
+
+
+def test_an_events_envelope_is_a_list_of_events_not_one_event(server, settings):
+    answer = post(f"{server.url}/feedback", {"events": [EVENT, CONVERSION]})
+    server.flush()
+
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2
+    assert [row["one_id"] for row in landed_rows(settings)] == ["p00001", "p00002"]
+
+
+def test_one_click_unsubscribe_lands_one_unsubscribed_event_per_link(server, settings):
+    from activation.signing import unsubscribe_token
+
+    token = unsubscribe_token(FEEDBACK_SECRET, "newsletter-nov", "p00007", "newsletter_email")
+    url = f"{server.url}/feedback/unsubscribe?token={token}"
+    one_click = {"Content-Type": "application/x-www-form-urlencoded"}
+
+    looked_at = requests.get(url, timeout=10)
+    clicked = requests.post(url, data=b"List-Unsubscribe=One-Click", headers=one_click, timeout=10)
+    clicked_again = requests.post(url, data=b"List-Unsubscribe=One-Click", headers=one_click, timeout=10)
+    forged = requests.post(
+        f"{server.url}/feedback/unsubscribe?token={unsubscribe_token('guessed', 'c', 'p00001', 'x')}",
+        data=b"List-Unsubscribe=One-Click", headers=one_click, timeout=10,
+    )
+    server.flush()
+
+    assert looked_at.status_code == 405  # a link scanner changes nothing
+    assert clicked.status_code == 200 and clicked.json()["accepted"] == 1
+    assert clicked_again.status_code == 200
+    assert forged.status_code == 401
+    [row] = landed_rows(settings)
+    assert (row["one_id"], row["campaign_id"], row["destination_name"], row["event_type"]) == (
+        "p00007", "newsletter-nov", "newsletter_email", "unsubscribed",
+    )

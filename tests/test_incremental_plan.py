@@ -23,6 +23,7 @@ from activation import warehouse as warehouse_module
 from activation.cli import main
 from activation.errors import DestinationError
 from activation.settings import Settings
+from activation.destinations import load_destinations
 from activation.sync import SyncOptions, plan_audience, sync_audience
 from activation.sync_plan import build_plan
 from tests.conftest import AS_OF_DATE, AUDIENCE, AUDIENCE_DDL, PROJECT_DIR, SECRET, make_member
@@ -81,8 +82,9 @@ def both_plans(settings: Settings, destination: str, campaign_id: str | None = N
     results = []
     for full_diff in (False, True):
         with warehouse_module.connect(settings.duckdb_path, read_only=True) as connection:
+            destinations = load_destinations(settings.destinations_file)
             request, _ = sync_module._request(
-                connection, settings, sync_module._destination(settings, destination), AUDIENCE,
+                connection, destinations, destinations.build(destination), AUDIENCE,
                 SyncOptions(campaign_id=campaign_id),
             )
             counts = build_plan(connection, request, full_diff=full_diff)
@@ -181,7 +183,7 @@ def test_comparing_only_the_changed_members_decides_what_comparing_all_decides(
         rebuild(warehouse, list(members.values()), f"build-{step}", link=event != "uncaptured")
         if event == "other_campaign":
             # Sends on the same channel count against the cap: members new to `main` are capped.
-            sync_audience(settings, AUDIENCE, "other", campaign_id=f"other_{step}")
+            sync_audience(settings, AUDIENCE, "other", SyncOptions(campaign_id=f"other_{step}"))
 
         changed, full = both_plans(settings, "main")
         assert full[0] == "all"
@@ -216,7 +218,7 @@ def test_a_baseline_is_not_reused_after_another_run_or_a_configuration_change(
     assert plan_audience(settings, AUDIENCE, "main").counts.compared == "changed"
 
     # A run of another campaign on the same audience and destination.
-    sync_audience(settings, AUDIENCE, "main", campaign_id="spring")
+    sync_audience(settings, AUDIENCE, "main", SyncOptions(campaign_id="spring"))
     report = plan_audience(settings, AUDIENCE, "main")
     assert (report.counts.compared, report.counts.full_diff_reason) == (
         "all", "the configuration, campaign or suppressions changed"
@@ -270,14 +272,15 @@ def test_a_run_whose_last_answer_is_not_recorded_keeps_the_last_completed_baseli
     last_batch = sum(-(-count // 9) for count in operations.values())  # batches of 9
     real_commit = sync_module.state.commit_batch
 
-    def last_answer_lost(connection, run, **batch):
-        if batch["batch_number"] == last_batch:
+    def last_answer_lost(connection, run, batch, **recording):
+        if batch.batch_number == last_batch:
             raise duckdb.IOException("disk full")
-        return real_commit(connection, run, **batch)
+        return real_commit(connection, run, batch, **recording)
 
     monkeypatch.setattr(sync_module.state, "commit_batch", last_answer_lost)
+    # Five of the thirty-odd members held are removed: over the removal guardrail, on purpose.
     with pytest.raises(duckdb.IOException):
-        sync_audience(settings, AUDIENCE, "main")
+        sync_audience(settings, AUDIENCE, "main", SyncOptions(allow_removals=True))
     monkeypatch.setattr(sync_module.state, "commit_batch", real_commit)
 
     assert kept() == before
@@ -291,7 +294,7 @@ def test_a_run_whose_last_answer_is_not_recorded_keeps_the_last_completed_baseli
     )
     changed, full = both_plans(settings, "main")
     assert changed[2:] == full[2:]
-    resumed = sync_audience(settings, AUDIENCE, "main")
+    resumed = sync_audience(settings, AUDIENCE, "main", SyncOptions(allow_removals=True))
     assert resumed.status == "succeeded"
     assert kept()[0] == [(resumed.run_id, "build-1")]
 

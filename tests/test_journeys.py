@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from activation.assignment import AssignmentPlan
 from activation.cli import main
 from activation.errors import ActivationError
+from activation.destinations import load_destinations
 from activation.journeys import JOURNEYS_DIR, check_journey, find_journey, load_journey
 from activation.settings import Settings
 from tests.conftest import AS_OF_DATE, SECRET, make_member, sms_reachable
@@ -48,15 +49,15 @@ ADDRESS_COLUMNS = ("phone", "email", "wechat_unionid", "wechat_openid", "app_dev
 
 
 def write_members(warehouse, days_ago: dict[str, int | None]) -> None:
-    """A small marts.dim_members: one_id, the channel addresses (as the real mart has them) and
-    registered_at, `days` days before the as-of date (mid-morning UTC: the window counts calendar
-    days, not 24-hour periods)."""
+    """A small marts.dim_members: one_id, the channel addresses (as the real mart has them),
+    registered_at `days` days before the as-of date (mid-morning UTC: the window counts calendar
+    days, not 24-hour periods) and registered_date, its day on the brand's clock (UTC+8 here)."""
     with duckdb.connect(str(warehouse.path)) as connection:
         connection.execute("create schema if not exists marts")
         connection.execute(
             "create or replace table marts.dim_members (one_id varchar, "
             + "".join(f"{column} varchar, " for column in ADDRESS_COLUMNS)
-            + "registered_at timestamp)"
+            + "registered_at timestamp, registered_date date)"
         )
         rows = []
         for one_id, days in days_ago.items():
@@ -64,9 +65,10 @@ def write_members(warehouse, days_ago: dict[str, int | None]) -> None:
             registered_at = (
                 None if days is None else dt.datetime.combine(AS_OF_DATE, dt.time(10)) - dt.timedelta(days=days)
             )
-            rows.append([one_id, *(member[column] for column in ADDRESS_COLUMNS), registered_at])
+            registered_date = None if registered_at is None else (registered_at + dt.timedelta(hours=8)).date()
+            rows.append([one_id, *(member[column] for column in ADDRESS_COLUMNS), registered_at, registered_date])
         connection.executemany(
-            f"insert into marts.dim_members values ({', '.join('?' for _ in range(len(ADDRESS_COLUMNS) + 2))})", rows
+            f"insert into marts.dim_members values ({', '.join('?' for _ in range(len(ADDRESS_COLUMNS) + 3))})", rows
         )
 
 
@@ -144,8 +146,9 @@ def run(journey_settings, tmp_path, *arguments) -> tuple[int, dict | str]:
     )
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output
     output = result.output
-    if "--json" in arguments and result.exit_code in (0, 1, 3) and output.lstrip().startswith("{"):
-        output = json.loads(output)
+    # stdout alone holds the JSON; retries are said on stderr.
+    if "--json" in arguments and result.exit_code in (0, 1, 3) and result.stdout.lstrip().startswith("{"):
+        output = json.loads(result.stdout)
     return result.exit_code, output
 
 
@@ -331,22 +334,22 @@ def _steps_with(position: int, **changes) -> list[dict]:
 @pytest.mark.parametrize(
     ("document", "message"),
     [
-        (journey_document(schedule="daily"), "unknown keys schedule"),
-        (journey_document(steps=_steps_with(1, template="t1")), "step 'day_3': unknown keys template"),
-        (journey_document(steps=_steps_with(1, audience=None)), "step 'day_3': missing audience"),
-        (journey_document(steps=_steps_with(0, to=None)), "step 'day_2': missing to"),
-        (journey_document(steps=_steps_with(2, day=3)), "step 'day_7': day 3 must come after day 3"),
-        (journey_document(steps=_steps_with(2, day=1)), "step 'day_7': day 1 must come after day 3"),
-        (journey_document(steps=_steps_with(2, day="7")), "step 'day_7': day must be a whole number"),
-        (journey_document(steps=_steps_with(0, variants={"a": 1, "b": 0})), "step 'day_2': variant 'b' needs a positive weight"),
-        (journey_document(steps=_steps_with(0, variants={"a": 1, "b": -0.5})), "variant 'b' needs a positive weight"),
-        (journey_document(steps=_steps_with(0, variants={"A/B": 1})), "step 'day_2': Variant names"),
-        (journey_document(steps=_steps_with(3, name="day_3")), "step 'day_3': the name is used by an earlier step"),
-        (journey_document(steps=_steps_with(1, holdout=1)), "step 'day_3': holdout must be a share"),
-        (journey_document(steps=_steps_with(1, name="Day 3")), "name must be lower-case"),
-        (journey_document(steps=[]), "steps must be a non-empty list"),
-        (journey_document(name="other"), "name 'other' must match the file name"),
-        (journey_document(owner=None), "missing owner"),
+        (journey_document(schedule="daily"), "schedule: unknown key"),
+        (journey_document(steps=_steps_with(1, template="t1")), "steps[1] (day_3).template: unknown key"),
+        (journey_document(steps=_steps_with(1, audience=None)), "steps[1] (day_3).audience: missing (required)"),
+        (journey_document(steps=_steps_with(0, to=None)), "steps[0] (day_2).to: missing (required)"),
+        (journey_document(steps=_steps_with(2, day=3)), "steps[2] (day_7).day: must come after day 3 of step 'day_3'"),
+        (journey_document(steps=_steps_with(2, day=1)), "steps[2] (day_7).day: must come after day 3 of step 'day_3' (days increase from step to step), got 1"),
+        (journey_document(steps=_steps_with(2, day="7")), "steps[2] (day_7).day: must be a valid integer, got '7'"),
+        (journey_document(steps=_steps_with(0, variants={"a": 1, "b": 0})), "steps[0] (day_2).variants.b: must be greater than 0, got 0"),
+        (journey_document(steps=_steps_with(0, variants={"a": 1, "b": -0.5})), "variants.b: must be greater than 0, got -0.5"),
+        (journey_document(steps=_steps_with(0, variants={"A/B": 1})), "steps[0] (day_2).variants.A/B: must be at most 32 lower-case letters"),
+        (journey_document(steps=_steps_with(3, name="day_3")), "steps[3] (day_3).name: is used by an earlier step"),
+        (journey_document(steps=_steps_with(1, holdout=1)), "steps[1] (day_3).holdout: must be less than 1, got 1"),
+        (journey_document(steps=_steps_with(1, name="Day 3")), "steps[1] (Day 3).name: must be lower-case letters"),
+        (journey_document(steps=[]), "steps: must have at least 1 item"),
+        (journey_document(name="other"), "name: must match the file name (welcome), got 'other'"),
+        (journey_document(owner=None), "owner: missing (required)"),
     ],
 )
 def test_a_bad_journey_file_names_the_file_and_the_step(tmp_path, document, message):
@@ -387,12 +390,12 @@ def test_a_missing_secret_or_members_mart_fails_before_sending(journey_settings,
     journey = find_journey(JOURNEY, tmp_path / "journeys")
     monkeypatch.delenv("ACTIVATE__WELCOME_SMS__SECRET")
     with pytest.raises(ActivationError, match="step 'day_2': Destination welcome_sms needs the secret"):
-        check_journey(journey_settings, journey)
+        check_journey(journey_settings, journey, load_destinations(journey_settings.destinations_file))
     monkeypatch.setenv("ACTIVATE__WELCOME_SMS__SECRET", SECRET)
     with duckdb.connect(str(warehouse.path)) as connection:
         connection.execute("drop table marts.dim_members")
     with pytest.raises(ActivationError, match="marts.dim_members is missing"):
-        check_journey(journey_settings, journey)
+        check_journey(journey_settings, journey, load_destinations(journey_settings.destinations_file))
 
 
 def test_unknown_journey_lists_the_known_ones(journey_settings, tmp_path):
@@ -423,4 +426,4 @@ def test_journey_list_in_a_real_process_shows_steps_and_flags_a_broken_file(tmp_
     lines = completed.stdout.splitlines()
     assert lines[0].startswith("welcome  (owner crm-team, 4 steps)")
     assert any("day   7  day_7" in line and "test_audience -> welcome_sms" in line for line in lines)
-    assert any(line.startswith("INVALID") and "broken.yml" in line and "step 'day_7'" in line for line in lines)
+    assert any(line.startswith("INVALID") and "broken.yml" in line and "(day_7)" in line for line in lines)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 from collections import Counter
@@ -23,7 +22,7 @@ from activation.destinations.webhook import WebhookDestination
 from activation.errors import ActivationError, DestinationError
 from activation.settings import Settings
 from activation.assignment import AssignmentPlan
-from activation.sync import holdout_score, sync_audience
+from activation.sync import SyncOptions, holdout_score, sync_audience
 from tests.conftest import AUDIENCE, WarehouseFile, make_member, sms_reachable
 
 CAMPAIGN = f"{AUDIENCE}__test_webhook"
@@ -69,7 +68,7 @@ def test_first_sync_sends_each_consented_treated_member_once(settings, warehouse
 
 
 def test_members_without_consent_or_address_are_never_sent(settings, warehouse, receiver):
-    sync_audience(settings, AUDIENCE, "test_webhook", holdout_share=0)
+    sync_audience(settings, AUDIENCE, "test_webhook", SyncOptions(holdout_share=0))
 
     not_contactable = {make_member(n)["one_id"] for n in range(1, 61)} - eligible_ids(range(1, 61))
     assert not_contactable, "the fixture must contain members without consent"
@@ -188,61 +187,6 @@ def test_a_pending_batch_of_ids_holding_commas_is_resent_whole_under_its_key(
     assert state_ids(warehouse) == treated
 
 
-def test_pending_members_read_back_whole_and_from_rows_stored_comma_joined_before():
-    from activation.state import PENDING_ONE_IDS
-
-    stored = [json.dumps(["p1,x", "p2", '["q"]']), "p3,p4"]  # now, and as an earlier version did
-    rows = duckdb.connect().execute(
-        f"select {PENDING_ONE_IDS} from (select unnest(?::varchar[]) as one_ids)", [stored]
-    ).fetchall()
-    assert [one_id for (one_id,) in rows] == ["p1,x", "p2", '["q"]', "p3", "p4"]
-
-
-@pytest.mark.parametrize("compact", [False, True], ids=["rows-deleted", "rows-compacted"])
-def test_held_records_moved_after_the_plan_are_found_again_on_one_id(
-    settings, warehouse, receiver, monkeypatch, compact
-):
-    """An update or removal deletes the held record at the row the plan read it from. Rows that
-    moved in between (rewritten; with compact, also renumbered by a checkpoint, so the old row
-    ids point at other members) must not lose or duplicate a member's state: the batch is
-    rolled back and done again on one_id."""
-    from activation import sync as sync_module
-
-    sync_audience(settings, AUDIENCE, "test_webhook")
-    treated = sorted(treated_ids(range(1, 61)))
-    changed, dropped = treated[0], treated[1]
-    members = [make_member(n) for n in range(1, 61) if make_member(n)["one_id"] != dropped]
-    for member in members:
-        if member["one_id"] == changed:
-            member["phone"] = "13999999999"
-    warehouse.write_audience(members)
-    receiver.received.clear()
-
-    plan_batches = sync_module.plan_batches
-
-    def move_state_rows(connection, *args, **kwargs):
-        connection.execute("create temp table moved as select * from activation.sync_state")
-        connection.execute("delete from activation.sync_state")
-        connection.execute("insert into activation.sync_state select * from moved order by one_id desc")
-        if compact:
-            connection.execute("checkpoint")
-        return plan_batches(connection, *args, **kwargs)
-
-    monkeypatch.setattr(sync_module, "plan_batches", move_state_rows)
-    summary = sync_audience(settings, AUDIENCE, "test_webhook")
-
-    assert (summary.updated, summary.removed) == (1, 1)
-    assert set(receiver.ids("update")) == {changed} and set(receiver.ids("remove")) == {dropped}
-    assert warehouse.rows(
-        "select one_id, count(*) from activation.sync_state group by 1 having count(*) > 1"
-    ) == []
-    assert state_ids(warehouse) == set(treated) - {dropped}
-    monkeypatch.setattr(sync_module, "plan_batches", plan_batches)
-    receiver.received.clear()
-    again = sync_audience(settings, AUDIENCE, "test_webhook")
-    assert (again.added, again.updated, again.removed) == (0, 0, 0)
-
-
 def test_holdout_is_deterministic_share_sized_and_per_campaign():
     one_ids = [f"m{n}" for n in range(10_000)]
 
@@ -276,7 +220,7 @@ def test_sql_assignment_agrees_with_python_for_holdouts_and_variants():
 
 
 def test_holdout_is_recorded_never_sent_and_never_reassigned(settings, warehouse, receiver):
-    sync_audience(settings, AUDIENCE, "test_webhook", holdout_share=0.3)
+    sync_audience(settings, AUDIENCE, "test_webhook", SyncOptions(holdout_share=0.3))
     first = dict(warehouse.rows(
         "select one_id, assignment_group from activation.campaign_assignments"
     ))
@@ -285,7 +229,7 @@ def test_holdout_is_recorded_never_sent_and_never_reassigned(settings, warehouse
     assert held_out and not held_out & set(receiver.ids("add"))
 
     warehouse.write_audience([make_member(n) for n in range(1, 81)])
-    summary = sync_audience(settings, AUDIENCE, "test_webhook", holdout_share=0.9)
+    summary = sync_audience(settings, AUDIENCE, "test_webhook", SyncOptions(holdout_share=0.9))
 
     second = dict(warehouse.rows(
         "select one_id, assignment_group from activation.campaign_assignments"
@@ -302,12 +246,16 @@ def test_holdout_is_recorded_never_sent_and_never_reassigned(settings, warehouse
 
 def test_a_new_campaign_re_decides_who_the_destination_keeps(settings, warehouse, receiver):
     # Members held for one campaign are known treated for it alone: under another campaign its
-    # own holdout is drawn, and a mirror destination drops the members that fall in it.
-    sync_audience(settings, AUDIENCE, "test_webhook", campaign_id="spring", holdout_share=0.1)
+    # own holdout is drawn, and a mirror destination drops the members that fall in it. Half of
+    # them here: over the removal guardrail, so the operator goes on on purpose.
+    sync_audience(settings, AUDIENCE, "test_webhook", SyncOptions(campaign_id="spring", holdout_share=0.1))
     held = state_ids(warehouse)
     receiver.received.clear()
 
-    summary = sync_audience(settings, AUDIENCE, "test_webhook", campaign_id="autumn", holdout_share=0.5)
+    summary = sync_audience(
+        settings, AUDIENCE, "test_webhook",
+        SyncOptions(campaign_id="autumn", holdout_share=0.5, allow_removals=True),
+    )
 
     autumn_treated = treated_ids(range(1, 61), campaign="autumn", share=0.5)
     assert set(receiver.ids("remove")) == held - autumn_treated
@@ -405,7 +353,9 @@ def test_sync_cut_off_by_a_dead_connection_resumes_without_loss_or_duplicates(
     receiver.drop_after_batches = None
     summary = sync_audience(settings, AUDIENCE, "test_webhook")
 
-    assert summary.unchanged == 10
+    # The batch that never got through was pending: resent first as it was, its members
+    # counted as held by the plan (unchanged) like those of the acknowledged batch.
+    assert (summary.unchanged, summary.resent) == (20, 10)
     assert_everyone_delivered_exactly_once(receiver, warehouse)
 
 
@@ -467,7 +417,7 @@ def test_killed_sync_process_resumes_without_loss_or_duplicates(
 
 
 def test_dry_run_sends_nothing_and_writes_no_state(settings, warehouse, receiver):
-    dry = sync_audience(settings, AUDIENCE, "test_webhook", dry_run=True)
+    dry = sync_audience(settings, AUDIENCE, "test_webhook", SyncOptions(dry_run=True))
 
     assert receiver.requests == 0
     for table in ("sync_state", "sync_ledger", "campaign_assignments"):
@@ -538,10 +488,10 @@ def test_unreachable_endpoint_fails_cleanly(settings, warehouse, destinations_fi
     assert state_ids(warehouse) == set()
     assert warehouse.scalar("select count(*) from activation.sync_ledger") == 0
 
-    # The same warehouse still works: a later dry run plans the full audience.
-    assert sync_audience(settings, AUDIENCE, "test_webhook", dry_run=True).added == len(
-        treated_ids(range(1, 61))
-    )
+    # The same warehouse still works: a later dry run plans the full audience, the batch that
+    # never got through to be resent first as it was.
+    dry = sync_audience(settings, AUDIENCE, "test_webhook", SyncOptions(dry_run=True))
+    assert (dry.added + dry.resent, dry.resent) == (len(treated_ids(range(1, 61))), 10)
 
 
 def test_file_destination_drops_one_csv_per_operation(settings, warehouse, tmp_path):
@@ -568,29 +518,6 @@ def test_file_destination_drops_one_csv_per_operation(settings, warehouse, tmp_p
     )
     removal = (outbox / f"{second.run_id}-remove-00001.csv").read_text().splitlines()
     assert removal == ["external_id", leaver]
-
-
-def test_a_sync_looks_for_reference_cycles_rarely_and_puts_the_threshold_back(settings, warehouse):
-    """The rows a sync holds in flight are never cyclic: at CPython's default threshold a sync
-    of a few thousand members would set off collections batch after batch."""
-    sync_audience(settings, AUDIENCE, "test_files")  # imports what the destination needs
-    warehouse.write_audience([make_member(number) for number in range(1, 3001)])
-    collections: list[int] = []
-
-    def count(phase: str, info: dict) -> None:
-        if phase == "start":
-            collections.append(info["generation"])
-
-    thresholds = gc.get_threshold()
-    gc.callbacks.append(count)
-    try:
-        summary = sync_audience(settings, AUDIENCE, "test_files")
-    finally:
-        gc.callbacks.remove(count)
-    assert summary.added > 1000
-    # At most one: when the default threshold is back, the sync's leftovers set one off at once.
-    assert len(collections) <= 1
-    assert gc.get_threshold() == thresholds
 
 
 def test_the_sync_time_is_every_phase_the_checkpoint_at_close_included(
@@ -620,7 +547,7 @@ def test_unknown_names_and_missing_tables_are_clear_errors(settings, warehouse, 
         sync_audience(settings, "nope", "test_webhook")
     with pytest.raises(ActivationError, match="Unknown destination 'nope'.*test_webhook"):
         sync_audience(settings, AUDIENCE, "nope")
-    assert sync_audience(settings, f"seg_{AUDIENCE}", "test_files", dry_run=True).audience == AUDIENCE
+    assert sync_audience(settings, f"seg_{AUDIENCE}", "test_files", SyncOptions(dry_run=True)).audience == AUDIENCE
 
 
     without_tables = WarehouseFile(tmp_path / "without_activation_tables.duckdb")

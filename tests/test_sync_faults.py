@@ -26,6 +26,7 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from activation.state import unpack_records
 from activation.sync import holdout_score
 from tests.conftest import AS_OF_DATE, AUDIENCE, AUDIENCE_DDL, PROJECT_DIR, SECRET, WarehouseFile
 from tests.webhook_server import WebhookReceiver
@@ -214,11 +215,12 @@ def test_killed_sync_through_a_faulty_service_converges_with_nothing_lost_or_dou
             "select count(*) from activation.sync_ledger where idempotency_key = ?",
             [receiver.held_key],
         ) == 0
-        assert warehouse.rows(
-            "select len(string_split(one_ids, ',')) from activation.sync_pending_batches "
+        [(held_ids, held_records)] = warehouse.rows(
+            "select json_array_length(one_ids), records from activation.sync_pending_batches "
             "where idempotency_key = ?",
             [receiver.held_key],
-        ) == [(BATCH_SIZE,)]
+        )
+        assert held_ids == BATCH_SIZE and len(unpack_records(held_records)) == BATCH_SIZE
 
         # Reruns until one succeeds; a run may fail only by exhausting its retries.
         summary, failures = None, []

@@ -122,6 +122,44 @@ def test_no_ineligible_member_reaches_any_payload_on_any_channel(
     assert not any("@" in (record["email"] or "") for record in ads_records)
 
 
+@pytest.mark.parametrize("fields", ["generic", ["email", "wechat_openid", "display_name"]])
+def test_another_channel_s_contact_key_leaves_only_when_named_and_consented(
+    settings, warehouse, receiver, tmp_path, env, fields
+):
+    """PIPL's data minimisation: an SMS destination sends phones; an e-mail address or an
+    openid only when its `fields` name it, and only for members who consented to e-mail or to
+    WeChat. Every payload that arrived is searched for the others' addresses."""
+    members = [make_member(n) for n in EVERYONE]
+    for member in members:
+        number = int(member["one_id"][1:])
+        member["is_email_consented"] = number % 4 != 0
+        member["is_wechat_consented"] = number % 5 != 0
+    warehouse.write_audience(members)
+    configured = configure(settings, receiver, tmp_path, sms_list={"channel": "sms", "fields": fields})
+
+    summary = sync_audience(configured, AUDIENCE, "sms_list")
+
+    assert summary.added > 20
+    bodies = b"".join(receiver.bodies_raw).decode()
+    records = {record["external_id"]: record for batch in receiver.batches for record in batch["records"]}
+    for member in members:
+        record = records.get(member["one_id"])
+        email_allowed = fields != "generic" and member["is_email_consented"]
+        openid_allowed = fields != "generic" and member["is_wechat_consented"]
+        # Nobody's address leaves where it may not, whether the member was sent or not.
+        assert (f'"{member["email"]}"' in bodies) == bool(record and email_allowed), member["one_id"]
+        assert (f'"{member["wechat_openid"]}"' in bodies) == bool(record and openid_allowed), member["one_id"]
+        if record:
+            assert record["phone"] == member["phone"]
+            assert record.get("email") == (member["email"] if email_allowed else None)
+    # Withdrawing e-mail consent changes what is held: the next sync updates the record.
+    withdrawn = next(m for m in members if m["one_id"] in records and m["is_email_consented"])
+    withdrawn["is_email_consented"] = False
+    warehouse.write_audience(members)
+    again = sync_audience(configured, AUDIENCE, "sms_list")
+    assert (again.updated, again.added) == ((1, 0) if fields != "generic" else (0, 0))
+
+
 def test_upsert_never_removes_and_append_sends_each_member_once_per_campaign(
     settings, warehouse, receiver, tmp_path, env
 ):
@@ -132,7 +170,7 @@ def test_upsert_never_removes_and_append_sends_each_member_once_per_campaign(
     )
     sync_audience(configured, AUDIENCE, "sms_list")
     receiver.received.clear()
-    sync_audience(configured, AUDIENCE, "sms_blast", campaign_id="blast-1")
+    sync_audience(configured, AUDIENCE, "sms_blast", SyncOptions(campaign_id="blast-1"))
     first_blast = sent_ids(receiver)
     # Half the audience leaves, the rest change level.
     members = [make_member(n, member_level="platinum") for n in range(1, 31)]
@@ -140,8 +178,8 @@ def test_upsert_never_removes_and_append_sends_each_member_once_per_campaign(
     receiver.received.clear()
 
     upsert = sync_audience(configured, AUDIENCE, "sms_list")
-    append = sync_audience(configured, AUDIENCE, "sms_blast", campaign_id="blast-1")
-    next_campaign = sync_audience(configured, AUDIENCE, "sms_blast", campaign_id="blast-2")
+    append = sync_audience(configured, AUDIENCE, "sms_blast", SyncOptions(campaign_id="blast-1"))
+    next_campaign = sync_audience(configured, AUDIENCE, "sms_blast", SyncOptions(campaign_id="blast-2"))
 
     assert upsert.removed == 0 and not sent_ids(receiver, "remove")
     assert upsert.updated > 0
@@ -158,9 +196,9 @@ def test_frequency_cap_counts_every_campaign_of_the_channel(
         caps=[{"channel": "sms", "max_sends": 2, "window_days": 7}],
         sms_blast={"mode": "append"}, other_blast={"mode": "append"},
     )
-    first = sync_audience(configured, AUDIENCE, "sms_blast", campaign_id="c1")
-    sync_audience(configured, AUDIENCE, "other_blast", campaign_id="c2")
-    third = sync_audience(configured, AUDIENCE, "sms_blast", campaign_id="c3")
+    first = sync_audience(configured, AUDIENCE, "sms_blast", SyncOptions(campaign_id="c1"))
+    sync_audience(configured, AUDIENCE, "other_blast", SyncOptions(campaign_id="c2"))
+    third = sync_audience(configured, AUDIENCE, "sms_blast", SyncOptions(campaign_id="c3"))
 
     assert first.added > 0
     assert third.added == 0 and third.capped == first.added
@@ -178,11 +216,11 @@ def test_ab_variants_and_global_holdout_are_recorded_and_stable(
                            sms_blast={"mode": "append", "holdout_share": 0.2})
     variants = (("a", 1.0), ("b", 1.0))
 
-    sync_audience(configured, AUDIENCE, "sms_blast", campaign_id="ab", variants=variants)
+    sync_audience(configured, AUDIENCE, "sms_blast", SyncOptions(campaign_id="ab", variants=variants))
     recorded = warehouse.rows(
         "select one_id, assignment_group, variant, holdout_scope from activation.campaign_assignments"
     )
-    sync_audience(configured, AUDIENCE, "sms_blast", campaign_id="ab", variants=(("a", 9.0), ("b", 1.0)))
+    sync_audience(configured, AUDIENCE, "sms_blast", SyncOptions(campaign_id="ab", variants=(("a", 9.0), ("b", 1.0))))
 
     plan = AssignmentPlan("ab", 0.2, global_holdout_share=0.1, variants=variants)
     reachable = [m["one_id"] for m in map(make_member, range(1, 401)) if m["phone"]]
@@ -205,7 +243,7 @@ def test_plan_and_dry_run_agree_with_the_sync_and_send_nothing(
     requests_before = receiver.requests
 
     report = plan_audience(configured, AUDIENCE, "sms_list", SyncOptions())
-    dry = sync_audience(configured, AUDIENCE, "sms_list", dry_run=True)
+    dry = sync_audience(configured, AUDIENCE, "sms_list", SyncOptions(dry_run=True))
     assert receiver.requests == requests_before
     state_before = warehouse.scalar("select count(*) from activation.sync_state")
     real = sync_audience(configured, AUDIENCE, "sms_list")
@@ -245,8 +283,8 @@ def test_a_service_that_cannot_deduplicate_gets_each_message_at_most_once(
     receiver.script.extend([None, "lost_answer"])  # batch 2 is carried out, its answer lost
 
     with pytest.raises(DestinationError, match="answer was lost"):
-        sync_audience(configured, AUDIENCE, "sms_blast", campaign_id="blast")
-    rerun = sync_audience(configured, AUDIENCE, "sms_blast", campaign_id="blast")
+        sync_audience(configured, AUDIENCE, "sms_blast", SyncOptions(campaign_id="blast"))
+    rerun = sync_audience(configured, AUDIENCE, "sms_blast", SyncOptions(campaign_id="blast"))
 
     arrivals = Counter(
         record["external_id"] for batch in receiver.batches for record in batch["records"]

@@ -3,15 +3,16 @@
 It checks the HMAC signature (401 on a bad one) and processes each batch once per
 Idempotency-Key, the way an idempotent API does it (Stripe's model): the answer to a processed
 batch is stored under its key; a request with that key again gets the stored answer back, with
-`Idempotent-Replayed: true`, and is not processed twice; the same key with a different batch is
-refused with 422 (the IETF Idempotency-Key draft's answer for a reused key). Answers that
-processed nothing (injected faults, a bad signature) are not stored.
+`Idempotent-Replayed: true`, and is not processed twice; the same key with a different body (byte
+for byte) is refused with 422 (the IETF Idempotency-Key draft's answer for a reused key) and
+counted in `conflicts`. Answers that processed nothing (injected faults, a bad signature) are not
+stored.
 
 It counts raw receipts (`requests`, `arrivals`, `replays`) apart from processed records
 (`received`, `ids()`), so a test can tell "the client sent it three times" from "the service took
 it three times". It implements the FakeService protocol of tests/conformance.py (`delivered`,
 `inject`, `reject`) and can be told to misbehave: a script of answers (429, 500, "drop", "hang",
-"lost_answer", "slow"), dropping every request after N batches, or a seeded fault mode that
+"lost_answer", "slow", "processed_then_hang"), dropping every request after N batches, or a seeded fault mode that
 answers each request at random with 429, 500, a dropped connection, a lost answer or a slow one.
 """
 
@@ -83,14 +84,22 @@ class WebhookReceiver(LoopbackHttpServer):
         self.arrivals: Counter[tuple[str, str]] = Counter()
         self.batches: list[dict] = []
         self.headers: list[dict[str, str]] = []
+        # The raw body of each processed batch, as it arrived.
+        self.bodies_raw: list[bytes] = []
         self.requests = 0
         # Requests answered from the idempotency store instead of being processed.
         self.replays = 0
+        # Requests that reused a key with another body (answered 422).
+        self.conflicts = 0
+        # Idempotency-Key -> the sha256 of every body that arrived under it, processed or not.
+        self.bodies: dict[str, list[str]] = {}
         # False: ignore Idempotency-Key, like a service that cannot recognise a resent request.
         self.dedupe = True
         # Answers for the next requests, in order: an HTTP status (with `error_message`;
-        # 429 also with Retry-After), "drop", "hang", "lost_answer", "slow", or None for a
-        # normal answer.
+        # 429 and 503 also with Retry-After), "drop", "hang", "lost_answer", "slow",
+        # "processed_then_hang" (the batch is processed, then the answer waits for `release`
+        # and is never sent: a sync killed meanwhile leaves it processed but unacknowledged),
+        # or None for a normal answer.
         self.script: deque[int | str | None] = deque()
         self.retry_after = "0"
         self.error_message = "unavailable"
@@ -170,10 +179,12 @@ class WebhookReceiver(LoopbackHttpServer):
 
     # Handling ----------------------------------------------------------------------------
 
-    def _next_action(self, body: bytes) -> int | str | None:
+    def _next_action(self, body: bytes, key: str | None = None) -> int | str | None:
         with self._lock:
             self.requests += 1
             self._count_arrival(body)
+            if key is not None:
+                self.bodies.setdefault(key, []).append(hashlib.sha256(body).hexdigest())
             if self.script:
                 return self.script.popleft()
             if self.drop_after_batches is not None and len(self.batches) >= self.drop_after_batches:
@@ -204,9 +215,7 @@ class WebhookReceiver(LoopbackHttpServer):
     ) -> tuple[int, dict, bool]:
         """(status, answer, replayed): process a batch, or replay the answer stored for its key."""
         payload = json.loads(body)
-        fingerprint = hashlib.sha256(
-            json.dumps([payload["operation"], payload["records"]], sort_keys=True).encode()
-        ).hexdigest()
+        fingerprint = hashlib.sha256(body).hexdigest()
         # Lookup, processing and storing under one lock: a retry racing its original (a slow
         # answer) waits for it and is then replayed, never processed a second time.
         with self._lock:
@@ -214,11 +223,13 @@ class WebhookReceiver(LoopbackHttpServer):
                 self.replays += 1
                 stored_fingerprint, status, answer = self._answers[key]
                 if stored_fingerprint != fingerprint:
+                    self.conflicts += 1
                     refusal = {"error": "Idempotency-Key was already used for a different batch"}
                     return 422, refusal, False
                 return status, answer, True
             self.batches.append(payload)
             self.headers.append(headers)
+            self.bodies_raw.append(body)
             results = []
             for record in payload["records"]:
                 self.received[(payload["operation"], record["external_id"])] += 1
@@ -236,6 +247,15 @@ class WebhookReceiver(LoopbackHttpServer):
             return 200, answer, False
 
     def signature_ok(self, body: bytes, headers: dict[str, str]) -> bool:
+        if "webhook-signature" in {name.lower() for name in headers}:
+            # Standard Webhooks, verified by the standard's own package.
+            from standardwebhooks import Webhook, WebhookVerificationError
+
+            try:
+                Webhook(self.secret).verify(body, headers, json_parse=False)
+            except (WebhookVerificationError, ValueError):
+                return False
+            return True
         timestamp = headers.get("X-Onedata-Timestamp", "")
         expected = hmac.new(
             self.secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256
@@ -250,7 +270,7 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             headers = dict(self.headers.items())
-            action = receiver._next_action(body)
+            action = receiver._next_action(body, self.headers.get("Idempotency-Key"))
             if action == "hang":
                 receiver.hung.set()
                 receiver.release.wait(timeout=60)
@@ -260,7 +280,7 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 return
             if isinstance(action, int):
-                retry_after = {"Retry-After": receiver.retry_after} if action == 429 else {}
+                retry_after = {"Retry-After": receiver.retry_after} if action in (429, 503) else {}
                 self._answer(action, {"error": receiver.error_message}, retry_after)
                 return
             if not receiver.signature_ok(body, headers):
@@ -269,6 +289,10 @@ def _handler_for(receiver: WebhookReceiver) -> type[BaseHTTPRequestHandler]:
             status, answer, replayed = receiver._process(
                 body, headers, self.headers.get("Idempotency-Key")
             )
+            if action == "processed_then_hang":
+                receiver.hung.set()
+                receiver.release.wait(timeout=60)
+                action = "lost_answer"
             if action == "lost_answer":
                 # Processed, but the acknowledgement never reaches the client.
                 self.close_connection = True

@@ -78,6 +78,8 @@ LANDING_SCHEMAS: dict[str, pa.Schema] = {
     "suppression_list": _schema(
         ("suppression_id", S), ("identifier_type", S), ("identifier_value", S), ("reason", S), ("channel", S),
         ("suppressed_at", TS), ("lifted_at", TS)),
+    "wecom_external_contacts": _schema(
+        ("external_userid", S), ("unionid", S), ("follow_userid", S), ("added_at", TS), ("state", S)),
 }
 
 TRUTH_SCHEMAS: dict[str, pa.Schema] = {

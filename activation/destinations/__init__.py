@@ -1,11 +1,12 @@
-"""Destinations: where a sync sends an audience. One interface (base.Destination), two types."""
+"""Destinations: where a sync sends an audience. One interface (base.Destination), one type per
+service, all configured in destinations.yml (config.load_destinations)."""
 
 from activation.destinations.base import (
     MODES,
-    Mode,
     BatchResult,
     Destination,
     DestinationConfig,
+    Mode,
     Operation,
     Record,
     RecordResult,
@@ -13,21 +14,23 @@ from activation.destinations.base import (
     SentRecord,
 )
 from activation.destinations.config import (
-    DESTINATION_TYPES,
+    DESTINATION_TYPE_PATHS,
+    Destinations,
     FrequencyCap,
     build_destination,
     load_destination_configs,
-    load_frequency_caps,
+    load_destinations,
 )
 
 __all__ = [
-    "DESTINATION_TYPES",
-    "FrequencyCap",
+    "DESTINATION_TYPE_PATHS",
     "BatchResult",
     "Destination",
+    "DestinationConfig",
+    "Destinations",
+    "FrequencyCap",
     "MODES",
     "Mode",
-    "DestinationConfig",
     "Operation",
     "Record",
     "RecordResult",
@@ -35,5 +38,5 @@ __all__ = [
     "SentRecord",
     "build_destination",
     "load_destination_configs",
-    "load_frequency_caps",
+    "load_destinations",
 ]

@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple
 
-from activation.destinations.normalise import NORMALISERS, hash_hex
+from pydantic import BaseModel
+
+from activation.destinations.normalise import DEFAULT_COUNTRY, NORMALISERS, hash_hex
 from activation.errors import ActivationError
 from activation.warehouse import AUDIENCE_COLUMNS, CONSENT_CHANNELS
+
+logger = logging.getLogger("activation.destinations")
 
 Operation = Literal["add", "remove", "update"]
 OPERATIONS: tuple[Operation, ...] = ("remove", "add", "update")
@@ -37,7 +42,19 @@ CHANNEL_ADDRESS_FIELDS: dict[str, tuple[str, ...]] = {
     "ad_platform": ("phone", "email"),
 }
 assert tuple(CHANNEL_ADDRESS_FIELDS) == CONSENT_CHANNELS, "one address rule per consent channel"
-GENERIC_FIELDS = ("phone", "email", "display_name", "member_level", "lifecycle_stage", "rfm_group")
+# The channel a contact key reaches a member on. A destination always sends its own channel's
+# address; another channel's contact key only when its `fields` name it, and then only for the
+# members who consented to that channel (PIPL's data minimisation): null for the others.
+CONTACT_KEY_CHANNELS: dict[str, str] = {
+    "phone": "sms",
+    "email": "email",
+    "wechat_unionid": "wecom",
+    "wechat_openid": "wechat",
+    "app_device_id": "app_push",
+}
+# `fields: generic`: the channel's address (always sent) and the profile fields; no other
+# channel's contact key.
+GENERIC_FIELDS = ("display_name", "member_level", "lifecycle_stage", "rfm_group")
 # Audience columns a destination may ask for: the contract minus ids, consent flags and dates.
 PAYLOAD_FIELD_CHOICES = tuple(
     column for column in AUDIENCE_COLUMNS
@@ -55,6 +72,10 @@ class RunInfo:
     audience_name: str
     destination_name: str
     campaign_id: str
+    # What the run will send, per operation: (batches, records), as the sync planned it before
+    # the first batch (pending batches of earlier runs included). Services that number a run's
+    # uploads in sessions (Meta) read it; empty when a destination is driven by hand.
+    planned: Mapping[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
 
 class RecordResult(NamedTuple):
@@ -125,6 +146,25 @@ class BatchResult:
 
 
 @dataclass(frozen=True)
+class SyncGuardrails:
+    """When a sync in a mode that removes members (mirror) stops before sending anything
+    (activation/guardrails.py). Set for every destination by the top-level `sync_guardrails` of
+    destinations.yml, and per destination under its own `sync_guardrails`."""
+
+    # Refuse to remove more than this share of the members the destination holds.
+    max_removal_share: float = 0.10
+    # Refuse when the audience has lost more than this share of its members since the last
+    # completed sync. Half: an audience's ordinary day-to-day churn is a few percent, and even a
+    # rule that swings with the calendar (bought in the last 30 days, after a big sale) rarely
+    # loses half its members from one sync to the next; a broken build (an export cut short, an
+    # as-of date run ahead) usually loses far more. The removal share catches most such builds
+    # already; this catches the rest, where the destination holds few of the members lost.
+    max_shrink_share: float = 0.50
+    # Go on whatever the plan removes (per destination only; `--allow-removals` for one run).
+    allow_removals: bool = False
+
+
+@dataclass(frozen=True)
 class DestinationConfig:
     """One entry of destinations.yml, validated; `options` is the type's own Options."""
 
@@ -139,6 +179,7 @@ class DestinationConfig:
     mode: Mode = "mirror"
     # What one record sent costs (currency of the brand's GMV); the review's cost and ROI.
     cost_per_record: float = 0.0
+    guardrails: SyncGuardrails = SyncGuardrails()
 
     def secret_env_var(self, key: str) -> str:
         return secret_env_var(self.name, key)
@@ -150,10 +191,13 @@ def secret_env_var(destination_name: str, key: str) -> str:
 
 class Destination(ABC):
     type_name: ClassVar[str]
-    # A dataclass of the type's own options (defaults = optional); parsed from the YAML.
-    Options: ClassVar[type]
-    # Secret keys, read only from ACTIVATE__<NAME>__<KEY>.
+    # The type's own options, a pydantic model (defaults = optional), read from its entry in
+    # destinations.yml by activation.config's loader.
+    Options: ClassVar[type[BaseModel]]
+    # Secret keys, read only from ACTIVATE__<NAME>__<KEY>; check() names each one missing.
     secret_names: ClassVar[tuple[str, ...]] = ()
+    # Secrets used when set (a Meta app secret, for apps that require appsecret_proof).
+    optional_secret_names: ClassVar[tuple[str, ...]] = ()
     # Sync modes the service can honour; the first is the default when the YAML names none.
     supported_modes: ClassVar[tuple[Mode, ...]] = MODES
     # The service's own limit of records per call; a configured batch_size may not exceed it.
@@ -179,6 +223,19 @@ class Destination(ABC):
         self.config = config
         self.options = config.options
         self.run: RunInfo | None = None
+        # Requests sent again (or reconnections) after a transient failure, since the
+        # destination was built: the sync reads it around each batch.
+        self.retries = 0
+
+    def note_retry(self, failure: str, attempt: int, attempts: int, delay: float) -> None:
+        """Count a retry and say it on the log (stderr in the CLI): a service that does not
+        answer is never waited on in silence. `failure` never holds PII (a status, an error
+        class, the service's scrubbed message)."""
+        self.retries += 1
+        logger.warning(
+            "Destination %s: attempt %d of %d failed (%s); retrying in %.1f s",
+            self.name, attempt, attempts, failure, delay,
+        )
 
     @property
     def name(self) -> str:
@@ -219,7 +276,7 @@ class Destination(ABC):
             if value is None:
                 continue
             normaliser = NORMALISERS[self.field_normalisers.get(field_name, "trimmed_lower")]
-            normalised = normaliser(value)
+            normalised = normaliser(value, self.default_country)
             if normalised is None:
                 unusable.append(field_name)
             encoded[field_name] = None if normalised is None else hash_hex(normalised, self.hash_algorithm)
@@ -228,6 +285,11 @@ class Destination(ABC):
             problem = f"invalid {' and '.join(sorted(unusable))}" if unusable else "no address"
             return None, f"{problem} for {self.type_name} (not sent)"
         return encoded, None
+
+    @property
+    def default_country(self) -> str:
+        """The country (ISO 3166 alpha-2) of a phone number written without its country code."""
+        return getattr(self.options, "default_country", None) or DEFAULT_COUNTRY
 
     @property
     def batch_size(self) -> int | None:
@@ -248,6 +310,11 @@ class Destination(ABC):
     def start_run(self, run: RunInfo) -> None:
         """Called once before the first batch of a sync run."""
         self.run = run
+
+    def prepare(self, connection, catalog) -> None:
+        """Called by a sync after start_run, with the warehouse it planned from (read it only):
+        what the warehouse knows about the service's own ids, if the destination uses any.
+        Most destinations need nothing."""
 
     @abstractmethod
     def check(self) -> None:
@@ -270,4 +337,4 @@ class Destination(ABC):
 
     @classmethod
     def option_names(cls) -> list[str]:
-        return [option.name for option in dataclasses.fields(cls.Options)]
+        return list(cls.Options.model_fields)

@@ -1,25 +1,28 @@
 """One HTTP session per destination run, with timeouts and retries every HTTP destination shares.
 
 Transient failures (connection errors, timeouts, 429, 5xx, and whatever a service signals as
-"busy" in its own error body) are retried with exponential backoff, honouring Retry-After. Any
-other answer is returned to the destination, which decides what it means for its records.
+"busy" in its own error body) are retried with exponential backoff, honouring Retry-After up to
+max_retry_after_seconds (a service asking for a longer wait stops the sync, to be rerun later).
+Each retry is reported to `on_retry` (the destination counts and logs it). Any other answer is
+returned to the destination, which decides what it means for its records.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import random
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+import requests
+import urllib3
+
+from activation.config import NonNegativeWholeNumber, PositiveNumber, Strict
 from activation.errors import DestinationError
 from activation.masking import scrub_pii
-
-if TYPE_CHECKING:
-    import requests
 
 USER_AGENT = "onedata-activate/0.1"
 MAX_ERROR_MESSAGE_CHARS = 300
@@ -27,27 +30,34 @@ MAX_ERROR_MESSAGE_CHARS = 300
 # A service's own throttling or busy signal inside an answer that is not 429/5xx (WeCom's
 # errcode 45009, Meta's error code 17 on HTTP 400): None when the answer is final, else the
 # seconds to wait (0.0 = use the backoff).
-TransientCheck = Callable[["requests.Response"], "float | None"]
+TransientCheck = Callable[[requests.Response], "float | None"]
+# Told of each retry before its wait: (what failed, the attempt that failed, attempts allowed,
+# seconds it waits).
+RetryReport = Callable[[str, int, int, float], None]
 
 
-@dataclass(frozen=True, kw_only=True)
-class HttpOptions:
+class HttpOptions(Strict):
     """The YAML options every HTTP destination shares: pace, timeouts and retries. A
-    destination's Options derive from it (keyword-only, so required options may follow)."""
+    destination's Options derive from it."""
 
-    rate_limit: float | None = None
-    connect_timeout_seconds: float = 5.0
-    read_timeout_seconds: float = 30.0
-    max_retries: int = 5
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 30.0
+    # Calls per second; none: as fast as the service answers.
+    rate_limit: PositiveNumber | None = None
+    connect_timeout_seconds: PositiveNumber = 5.0
+    read_timeout_seconds: PositiveNumber = 30.0
+    max_retries: NonNegativeWholeNumber = 5
+    backoff_base_seconds: PositiveNumber = 1.0
+    backoff_max_seconds: PositiveNumber = 30.0
+    # The longest Retry-After honoured; a longer one stops the sync (rerun it later).
+    max_retry_after_seconds: PositiveNumber = 300.0
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 5
     backoff_base_seconds: float = 1.0
+    # The ceiling of the exponential backoff (not of a service's Retry-After).
     backoff_max_seconds: float = 30.0
+    max_retry_after_seconds: float = 300.0
     connect_timeout_seconds: float = 5.0
     read_timeout_seconds: float = 30.0
 
@@ -65,27 +75,30 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         """The server's Retry-After when it gave one (0 = at once), else exponential backoff."""
         if retry_after is not None:
-            return min(retry_after, self.backoff_max_seconds)
+            return retry_after
         ceiling = min(self.backoff_max_seconds, self.backoff_base_seconds * 2**attempt)
         # Half fixed, half random: spreads retries of parallel clients without losing the backoff.
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
 class HttpClient:
-    def __init__(self, destination_name: str, policy: RetryPolicy, headers: dict | None = None):
+    def __init__(
+        self,
+        destination_name: str,
+        policy: RetryPolicy,
+        headers: dict | None = None,
+        *,
+        on_retry: RetryReport | None = None,
+    ):
         self.destination_name = destination_name
         self.policy = policy
+        self.on_retry = on_retry
         self._headers = {"User-Agent": USER_AGENT, **(headers or {})}
         self._session: requests.Session | None = None
-        # requests takes ~70 ms to import: it loads while the warehouse plans the sync, and
-        # the first request finds it ready.
-        threading.Thread(target=_import_requests, name="import-requests", daemon=True).start()
 
     @property
     def session(self) -> requests.Session:
         if self._session is None:
-            import requests
-
             self._session = requests.Session()
             self._session.headers.update(self._headers)
         return self._session
@@ -107,8 +120,6 @@ class HttpClient:
         (an SMS send without a request id): it is retried only when it surely never arrived
         (the connection was refused) or the service answered that it did not take it (429,
         5xx, busy); a lost answer raises at once, so nothing is sent twice."""
-        import requests
-
         attempts = self.policy.max_retries + 1
         failure = "no attempt"
         for attempt in range(attempts):
@@ -139,8 +150,18 @@ class HttpClient:
                         return response
                     failure = f"HTTP {response.status_code}: {error_message(response)}"
                     retry_after = wait or None  # 0.0 from the hook: use the backoff
+            if retry_after is not None and retry_after > self.policy.max_retry_after_seconds:
+                raise DestinationError(
+                    f"Destination {self.destination_name} at {display_url(url)} asked to wait "
+                    f"{retry_after:,.0f} s before the next request ({failure}), more than "
+                    f"max_retry_after_seconds ({self.policy.max_retry_after_seconds:,.0f} s). "
+                    "Batches acknowledged so far are recorded; rerun the sync after that wait to resume."
+                )
             if attempt + 1 < attempts:
-                time.sleep(self.policy.delay(attempt, retry_after))
+                delay = self.policy.delay(attempt, retry_after)
+                if self.on_retry:
+                    self.on_retry(failure, attempt + 1, attempts, delay)
+                time.sleep(delay)
         raise DestinationError(
             f"Destination {self.destination_name} at {display_url(url)} did not acknowledge a "
             f"batch after {attempts} attempts (last: {failure}). Batches acknowledged so far are "
@@ -152,15 +173,8 @@ class HttpClient:
             self._session.close()
 
 
-def _import_requests() -> None:
-    import requests  # noqa: F401
-
-
 def _never_arrived(error: Exception) -> bool:
     """The connection was never made: the request cannot have been carried out."""
-    import requests
-    import urllib3
-
     if isinstance(error, requests.ConnectTimeout):
         return True
     reason = error.args[0] if error.args else None
@@ -169,11 +183,22 @@ def _never_arrived(error: Exception) -> bool:
 
 
 def retry_after_seconds(response: requests.Response) -> float | None:
-    # Only the delta-seconds form; an HTTP-date falls back to the exponential backoff.
-    try:
-        return max(0.0, float(response.headers["Retry-After"]))
-    except (KeyError, ValueError):
+    """Retry-After in seconds: delta-seconds or an HTTP-date (RFC 9110); None when absent or
+    unreadable (the exponential backoff then applies)."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return max(0.0, (moment - dt.datetime.now(dt.UTC)).total_seconds())
 
 
 def error_message(response: requests.Response, *keys: str) -> str:

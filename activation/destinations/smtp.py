@@ -1,111 +1,73 @@
-"""E-mail over SMTP: one plain-text message per record, one SMTP session per batch.
+"""E-mail over SMTP: one plain-text message per record, one SMTP session per batch
+(activation/destinations/smtp_session.py holds the session and sorts the server's replies).
 
-Service protocol (RFC 5321 via smtplib): connect (SMTP, or SMTP over TLS with `use_ssl`),
-EHLO, STARTTLS when `starttls`, AUTH LOGIN/PLAIN when both secrets are set, then per record
-MAIL FROM:<from_address>, RCPT TO:<email>, DATA, and QUIT at the end of the batch.
+Each message: From from_address (an address, or a display name and address: `品牌
+<news@brand.cn>`), To the member's e-mail, Subject `subject` and body `body_template`, both
+str.format templates over the payload fields ("Hi {display_name}"; a missing value is empty), a
+Message-ID derived from the batch's idempotency key and the record's external_id (a resent batch
+carries the same Message-IDs, so the receiving side can drop the copies; it is the record's
+reference in the ledger), and X-Onedata-External-Id / X-Onedata-Campaign-Id headers. With
+`unsubscribe_url`, List-Unsubscribe (a link carrying a signed token: campaign, one_id,
+destination) and List-Unsubscribe-Post: List-Unsubscribe=One-Click (RFC 8058): the receiver
+lands an `unsubscribed` feedback event, which revokes the member's e-mail consent on the next
+dbt build. An 8-bit body goes with BODY=8BITMIME (smtp_session.py).
 
-Each message: From from_address, To the member's e-mail, Subject `subject` and body
-`body_template`, both str.format templates over the payload fields ("Hi {display_name}"; a
-missing value is empty), a Message-ID derived from the batch's idempotency key and the record's
-external_id (a resent batch carries the same Message-IDs, so the receiving side can drop the
-copies), and X-Onedata-External-Id / X-Onedata-Campaign-Id headers. The Message-ID is the
-record's reference in the ledger.
-
-Replies:
-- 2xx: taken.
-- 5xx to RCPT or DATA (SMTPRecipientsRefused, SMTPDataError): that record is rejected with the
-  server's reply, PII scrubbed; the session goes on with the next record.
-- 4xx anywhere (421 closing, 450 mailbox busy, 451 local error) and dropped connections or
-  timeouts: transient. The connection is dropped, the destination waits (exponential backoff,
-  RetryPolicy) and reconnects, resending from the record that failed; max_retries failures in a
-  row end the batch: if nothing of it was taken that raises DestinationError, else the records
-  not yet sent are rejected (the sync retries them next run) and the others are kept.
-- A connection lost after the message's end of data left (the server may have queued it and
-  its 250 was lost): that message is not resent, since most servers would deliver it twice; it
-  comes back `unknown` (the ledger says so) and the session goes on with the next record.
-- 535 (authentication failed), 530 (authentication required), any other 5xx to the greeting,
-  EHLO or MAIL FROM, a server without STARTTLS when asked for it, a TLS certificate that does not
-  verify: DestinationError, the same for every record.
+A 4xx reply or a dropped connection: the destination waits (exponential backoff) and reconnects,
+resending from the message that failed; max_retries failures in a row end the batch: if nothing
+of it was taken that raises DestinationError, else the messages not yet sent are rejected (the
+sync retries them next run). A message whose end of data left before the connection broke comes
+back `unknown` and is never resent (most servers would deliver it twice).
 
 Secrets username and password (ACTIVATE__<NAME>__USERNAME / __PASSWORD) are optional: a relay
-that needs no login gets neither and the session never sends AUTH; with both set it logs in;
-one without the other is a configuration error check() names. rate_limit paces batches, that is
-SMTP sessions, per second (the sync's pace); batch_size is the number of messages per session.
+that needs no login gets neither; with both set the session logs in; one without the other is a
+configuration error check() names. rate_limit paces batches, that is SMTP sessions, per second;
+batch_size is the number of messages per session.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-import smtplib
-import socket
-import ssl
+import os
 import string
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import formatdate
+from email.utils import formatdate, getaddresses, parseaddr
+from typing import Annotated
 
+from pydantic import StringConstraints
+
+from activation.config import NonNegativeWholeNumber, PositiveNumber, PositiveWholeNumber, Strict
 from activation.destinations.base import BatchResult, Destination, Operation, Record, RecordResult
-from activation.destinations.http import MAX_ERROR_MESSAGE_CHARS, RetryPolicy
+from activation.destinations.http import RetryPolicy
+from activation.destinations.smtp_session import AnswerLost, Rejected, SmtpSession, Transient
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
+from activation.signing import FEEDBACK_SECRET_ENV, unsubscribe_token
 
-# A pragmatic shape check, not RFC 5322: one @, a dot in the domain, no spaces or line breaks.
-_ADDRESS = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 EXTERNAL_ID_HEADER = "X-Onedata-External-Id"
 CAMPAIGN_HEADER = "X-Onedata-Campaign-Id"
 
 
-@dataclass(frozen=True)
-class SmtpOptions:
+class SmtpOptions(Strict):
     host: str
     from_address: str
     subject: str
     body_template: str
-    port: int = 25
+    port: PositiveWholeNumber = 25
     # STARTTLS on a plain connection (port 587), or TLS from the start (port 465).
     starttls: bool = False
     use_ssl: bool = False
-    batch_size: int = 100
-    rate_limit: float | None = None
-    timeout_seconds: float = 30.0
-    max_retries: int = 5
-    backoff_base_seconds: float = 1.0
-    backoff_max_seconds: float = 30.0
-
-
-class _Transient(Exception):
-    """A reply or failure worth reconnecting for."""
-
-
-class _Rejected(Exception):
-    """The server refused this message for good."""
-
-
-class _AnswerLost(Exception):
-    """The connection broke after the whole message had left: it may have been queued."""
-
-
-class _EndOfDataTracking:
-    """Notes when a message's end of data (CRLF.CRLF, the last thing DATA sends) has left."""
-
-    end_of_data_sent = False
-
-    def send(self, s):
-        super().send(s)
-        sent = s.encode("ascii", "replace") if isinstance(s, str) else s
-        if sent.endswith(b"\r\n.\r\n"):
-            self.end_of_data_sent = True
-
-
-class _SMTP(_EndOfDataTracking, smtplib.SMTP):
-    pass
-
-
-class _SMTP_SSL(_EndOfDataTracking, smtplib.SMTP_SSL):
-    pass
+    batch_size: PositiveWholeNumber = 100
+    rate_limit: PositiveNumber | None = None
+    timeout_seconds: PositiveNumber = 30.0
+    max_retries: NonNegativeWholeNumber = 5
+    backoff_base_seconds: PositiveNumber = 1.0
+    backoff_max_seconds: PositiveNumber = 30.0
+    # Where a recipient unsubscribes in one click (RFC 8058): the public https address of
+    # `activate feedback serve`'s /feedback/unsubscribe. Bulk senders to Gmail and Yahoo need it.
+    unsubscribe_url: Annotated[str, StringConstraints(pattern=r"^https?://\S+$")] | None = None
 
 
 class SmtpDestination(Destination):
@@ -119,7 +81,7 @@ class SmtpDestination(Destination):
     def __init__(self, config) -> None:
         super().__init__(config)
         self._policy = RetryPolicy.from_options(self.options)
-        self._smtp: smtplib.SMTP | None = None
+        self._session = SmtpSession(self)
 
     def check(self) -> None:
         options = self.options
@@ -130,14 +92,22 @@ class SmtpDestination(Destination):
             problems.append(f"port must be 1-65535, got {options.port}")
         if options.starttls and options.use_ssl:
             problems.append("starttls and use_ssl exclude each other (use_ssl is TLS from the start)")
-        if not _ADDRESS.match(options.from_address):
-            problems.append(f"from_address {scrub_pii(options.from_address)!r} is not an e-mail address")
+        if mailbox(options.from_address) is None:
+            problems.append(
+                f"from_address {scrub_pii(options.from_address)!r} is not an e-mail address "
+                "(news@brand.cn, or 品牌 <news@brand.cn>)"
+            )
         for name in ("subject", "body_template"):
             problem = _template_problem(getattr(options, name), self.payload_fields)
             if problem:
                 problems.append(f"{name}: {problem}")
         if "email" in self.hashed_fields:
             problems.append("email cannot be hashed: mail goes to the address itself")
+        if options.unsubscribe_url and not os.environ.get(FEEDBACK_SECRET_ENV):
+            problems.append(
+                f"unsubscribe_url needs {FEEDBACK_SECRET_ENV}, the secret `activate feedback serve` "
+                "checks the links with"
+            )
         if problems:
             raise ActivationError(f"Destination {self.name}: {'; '.join(problems)}.")
         # Login is optional, but half a login is a mistake.
@@ -148,9 +118,7 @@ class SmtpDestination(Destination):
                 "or neither for a server that needs no login."
             )
 
-    def write_batch(
-        self, records: Sequence[Record], operation: Operation, idempotency_key: str
-    ) -> BatchResult:
+    def write_batch(self, records: Sequence[Record], operation: Operation, idempotency_key: str) -> BatchResult:
         if operation != "add":
             raise ActivationError(
                 f"Destination {self.name} sends e-mail (mode append): it takes adds, not {operation}."
@@ -168,26 +136,26 @@ class SmtpDestination(Destination):
         while position < len(pending):
             external_id, message = pending[position]
             try:
-                self._session().send_message(message)
-            except _Transient as error:
+                self._session.send(message)
+            except Transient as error:
                 # No QUIT: the connection is broken or the server closes it (421).
-                self._disconnect(polite=False)
+                self._session.close(polite=False)
                 failures, last_failure = failures + 1, str(error)
                 if failures > self._policy.max_retries:
                     break
-                time.sleep(self._policy.delay(failures - 1, None))
+                delay = self._policy.delay(failures - 1, None)
+                self.note_retry(last_failure, failures, self._policy.max_retries + 1, delay)
+                time.sleep(delay)
                 continue
-            except _Rejected as error:
+            except Rejected as error:
                 outcomes[external_id] = RecordResult(external_id, str(error))
-            except _AnswerLost:
-                self._disconnect(polite=False)
-                outcomes[external_id] = RecordResult(
-                    external_id, reference=message["Message-ID"], unknown=True
-                )
+            except AnswerLost:
+                self._session.close(polite=False)
+                outcomes[external_id] = RecordResult(external_id, reference=message["Message-ID"], unknown=True)
             else:
                 outcomes[external_id] = RecordResult(external_id, reference=message["Message-ID"])
             failures, position = 0, position + 1
-        self._disconnect()
+        self._session.close()
 
         if position < len(pending):
             if position == 0:
@@ -203,18 +171,16 @@ class SmtpDestination(Destination):
         return BatchResult(tuple(outcomes[record["external_id"]] for record in records))
 
     def close(self) -> None:
-        self._disconnect()
-
-    # --- messages ----------------------------------------------------------------------------
+        self._session.close()
 
     def _message(self, record: Record, idempotency_key: str) -> tuple[EmailMessage | None, str | None]:
-        address = (record.get("email") or "").strip()
-        if not _ADDRESS.match(address):
+        address = mailbox((record.get("email") or "").strip())
+        if address is None or address.display_name:
             return None, "no valid email address (not sent)"
         values = {field: "" if record.get(field) is None else record[field] for field in self.payload_fields}
         message = EmailMessage()
         try:
-            message["From"] = self.options.from_address
+            message["From"] = mailbox(self.options.from_address)
             message["To"] = address
             message["Subject"] = self.options.subject.format_map(values)
         except ValueError:
@@ -225,122 +191,39 @@ class SmtpDestination(Destination):
         message[EXTERNAL_ID_HEADER] = record["external_id"]
         if self.run is not None:
             message[CAMPAIGN_HEADER] = self.run.campaign_id
+            if self.options.unsubscribe_url:
+                # RFC 8058 one-click: the client POSTs List-Unsubscribe=One-Click to the link.
+                token = unsubscribe_token(
+                    os.environ[FEEDBACK_SECRET_ENV], self.run.campaign_id, record["external_id"], self.name
+                )
+                separator = "&" if "?" in self.options.unsubscribe_url else "?"
+                message["List-Unsubscribe"] = f"<{self.options.unsubscribe_url}{separator}token={token}>"
+                message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         message.set_content(self.options.body_template.format_map(values))
         return message, None
 
-    # --- the session ---------------------------------------------------------------------------
 
-    def _session(self) -> _Session:
-        if self._smtp is None:
-            self._smtp = self._connect()
-        return _Session(self._smtp, self)
-
-    def _connect(self) -> smtplib.SMTP:
-        options = self.options
-        smtp = None
-        try:
-            if options.use_ssl:
-                smtp = _SMTP_SSL(
-                    options.host, options.port, timeout=options.timeout_seconds,
-                    context=ssl.create_default_context(),
-                )
-            else:
-                smtp = _SMTP(options.host, options.port, timeout=options.timeout_seconds)
-            smtp.ehlo()
-            if options.starttls:
-                smtp.starttls(context=ssl.create_default_context())
-                smtp.ehlo()
-            username, password = self.secret("username"), self.secret("password")
-            if username and password:
-                smtp.login(username, password)
-            return smtp
-        except smtplib.SMTPAuthenticationError as error:
-            _quietly_close(smtp)
-            raise DestinationError(
-                f"Destination {self.name}: {options.host} refused the login ({_reply(error)}). "
-                f"Check {self.config.secret_env_var('username')} and "
-                f"{self.config.secret_env_var('password')}."
-            ) from error
-        except smtplib.SMTPNotSupportedError as error:
-            _quietly_close(smtp)
-            raise DestinationError(
-                f"Destination {self.name}: {options.host} does not offer what the settings ask "
-                f"for ({error}); check starttls, use_ssl and the login secrets."
-            ) from error
-        except ssl.SSLError as error:
-            _quietly_close(smtp)
-            raise DestinationError(
-                f"Destination {self.name}: TLS with {options.host}:{options.port} failed "
-                f"({type(error).__name__}); check the port, starttls/use_ssl and the server's certificate."
-            ) from error
-        except smtplib.SMTPResponseException as error:
-            _quietly_close(smtp)
-            if _temporary(error.smtp_code):
-                raise _Transient(_reply(error)) from error
-            raise self._refused(error) from error
-        except (smtplib.SMTPException, OSError) as error:
-            _quietly_close(smtp)
-            raise _Transient(
-                f"cannot talk to {options.host}:{options.port} ({type(error).__name__})"
-            ) from error
-
-    def _disconnect(self, polite: bool = True) -> None:
-        smtp, self._smtp = self._smtp, None
-        if smtp is None:
-            return
-        try:
-            if polite:
-                smtp.quit()
-        except (smtplib.SMTPException, OSError):
-            pass
-        _quietly_close(smtp)
-
-    def _refused(self, error: smtplib.SMTPResponseException) -> DestinationError:
-        return DestinationError(
-            f"Destination {self.name}: {self.options.host} refused the session ({_reply(error)}). "
-            "Check from_address, the login secrets and whether the server relays for this host."
-        )
-
-
-class _Session:
-    """Sends one message on an open connection and sorts the server's answer."""
-
-    def __init__(self, smtp: smtplib.SMTP, destination: SmtpDestination) -> None:
-        self.smtp = smtp
-        self.destination = destination
-
-    def send_message(self, message: EmailMessage) -> None:
-        self.smtp.end_of_data_sent = False
-        try:
-            self.smtp.send_message(message)
-        except smtplib.SMTPRecipientsRefused as error:
-            [(code, reply)] = error.recipients.values()
-            text = _reply_text(code, reply)
-            raise (_Transient(text) if _temporary(code) else _Rejected(text)) from error
-        except smtplib.SMTPDataError as error:
-            raise (_Transient if _temporary(error.smtp_code) else _Rejected)(_reply(error)) from error
-        except smtplib.SMTPSenderRefused as error:
-            # MAIL FROM is the same for every record: a permanent refusal is the session's.
-            if _temporary(error.smtp_code):
-                raise _Transient(_reply(error)) from error
-            raise self.destination._refused(error) from error
-        except smtplib.SMTPNotSupportedError as error:
-            # A non-ASCII address the server cannot take (no SMTPUTF8): this record only.
-            raise _Rejected(f"the server cannot take this address ({error})") from error
-        except smtplib.SMTPResponseException as error:
-            if _temporary(error.smtp_code):
-                raise _Transient(_reply(error)) from error
-            raise _Rejected(_reply(error)) from error
-        except (smtplib.SMTPServerDisconnected, socket.timeout, OSError) as error:
-            if self.smtp.end_of_data_sent:
-                raise _AnswerLost from error
-            raise _Transient(f"connection lost ({type(error).__name__})") from error
+def mailbox(text: str) -> Address | None:
+    """An address, optionally with a display name (`品牌 <news@brand.cn>`), or None: one @ with
+    text on both sides and a dot in the domain, no spaces or line breaks in the address."""
+    if len(getaddresses([text])) != 1:
+        return None  # a list of addresses, not one
+    display_name, address = parseaddr(text)
+    local, at, domain = address.rpartition("@")
+    if not at or not local or "." not in domain.strip(".") or any(c.isspace() for c in address):
+        return None
+    if any(c in "\r\n" for c in text):
+        return None
+    try:
+        return Address(display_name=display_name, username=local, domain=domain)
+    except (ValueError, IndexError):
+        return None
 
 
 def message_id(idempotency_key: str, external_id: str, from_address: str) -> str:
     """The same for the same record in the same batch, on every attempt and every rerun."""
     digest = hashlib.sha256(f"{idempotency_key}\0{external_id}".encode()).hexdigest()[:40]
-    return f"<{digest}@{from_address.rpartition('@')[2]}>"
+    return f"<{digest}@{from_address.rpartition('@')[2].rstrip('>').strip()}>"
 
 
 def _template_problem(template: str, payload_fields: Sequence[str]) -> str | None:
@@ -356,24 +239,3 @@ def _template_problem(template: str, payload_fields: Sequence[str]) -> str | Non
                 f"(fields: {', '.join(payload_fields)}; add it under `fields:`)"
             )
     return None
-
-
-def _temporary(code: int) -> bool:
-    return 400 <= code < 500
-
-
-def _reply(error: smtplib.SMTPResponseException) -> str:
-    return _reply_text(error.smtp_code, error.smtp_error)
-
-
-def _reply_text(code: int, reply: bytes | str) -> str:
-    text = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-    return scrub_pii(f"{code} {' '.join(text.split())}")[:MAX_ERROR_MESSAGE_CHARS]
-
-
-def _quietly_close(smtp: smtplib.SMTP | None) -> None:
-    if smtp is not None:
-        try:
-            smtp.close()
-        except OSError:
-            pass

@@ -1,24 +1,24 @@
 """Webhook destination: signed JSON batches over HTTP(S).
 
 Request: POST {"batch_id", "idempotency_key", "operation", "audience", "campaign_id",
-"records": [{"external_id": one_id, ...payload fields}]} with headers
-X-Onedata-Timestamp, X-Onedata-Signature (sha256=<hmac-sha256 of "<timestamp>.<body>">) and
-Idempotency-Key. A 2xx answer acknowledges the batch and may carry per-record outcomes:
-{"results": [{"external_id": ..., "status": "ok" | "rejected", "error": "..."}]}.
+"records": [{"external_id": one_id, ...payload fields}]} with the header Idempotency-Key and a
+signature (activation/signing.py): `signature_scheme: onedata` (default; X-Onedata-Timestamp,
+X-Onedata-Signature: sha256=<hmac-sha256 of "<timestamp>.<body>">) or `standard_webhooks`
+(webhook-id: the idempotency key, webhook-timestamp, webhook-signature: v1,<base64>; the secret
+is then `whsec_<base64>`). A 2xx answer acknowledges the batch and may carry per-record
+outcomes: {"results": [{"external_id": ..., "status": "ok" | "rejected", "error": "..."}]}.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import orjson
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Literal
 from urllib.parse import urlsplit
 
+import orjson
+import requests
 
+from activation.config import PositiveWholeNumber, Text
 from activation.destinations.base import (
     BatchResult,
     Destination,
@@ -36,17 +36,15 @@ from activation.destinations.http import (
 )
 from activation.errors import ActivationError, DestinationError
 from activation.masking import scrub_pii
-
-if TYPE_CHECKING:
-    import requests
+from activation.signing import sign, standard_key
 
 
-@dataclass(frozen=True, kw_only=True)
 class WebhookOptions(HttpOptions):
-    url: str
-    batch_size: int = 500
+    url: Text
+    batch_size: PositiveWholeNumber = 500
     # false for a receiver that ignores Idempotency-Key: batches are then sent at most once.
     deduplicates_resends: bool = True
+    signature_scheme: Literal["onedata", "standard_webhooks"] = "onedata"
 
 
 class WebhookDestination(Destination):
@@ -60,7 +58,8 @@ class WebhookDestination(Destination):
         # in the YAML and gets at-most-once sends.
         self.deduplicates_resends = self.options.deduplicates_resends
         self._http = HttpClient(
-            self.name, RetryPolicy.from_options(self.options), {"Content-Type": "application/json"}
+            self.name, RetryPolicy.from_options(self.options), {"Content-Type": "application/json"},
+            on_retry=self.note_retry,
         )
 
     def check(self) -> None:
@@ -75,6 +74,14 @@ class WebhookDestination(Destination):
                 f"Destination {self.name} needs the secret {', '.join(missing)} "
                 "(an environment variable; see .env.example)."
             )
+        if self.options.signature_scheme == "standard_webhooks":
+            try:
+                standard_key(self.secret("secret"))
+            except ValueError as error:
+                raise ActivationError(
+                    f"Destination {self.name}: signature_scheme standard_webhooks: "
+                    f"{self.config.secret_env_var('secret')} must be whsec_<base64> ({error})."
+                ) from None
 
     def write_batch(
         self, records: Sequence[Record], operation: Operation, idempotency_key: str
@@ -118,17 +125,8 @@ class WebhookDestination(Destination):
         self._http.close()
 
     def _signed_headers(self, body: bytes, idempotency_key: str) -> dict[str, str]:
-        timestamp = str(int(time.time()))
-        signature = hmac.new(
-            self.secret("secret").encode("utf-8"),
-            timestamp.encode("ascii") + b"." + body,
-            hashlib.sha256,
-        ).hexdigest()
-        return {
-            "X-Onedata-Timestamp": timestamp,
-            "X-Onedata-Signature": f"sha256={signature}",
-            "Idempotency-Key": idempotency_key,
-        }
+        headers = sign(self.options.signature_scheme, self.secret("secret"), body, idempotency_key)
+        return {**headers, "Idempotency-Key": idempotency_key}
 
 
 def _per_record_results(records: Sequence[Record], response: requests.Response) -> BatchResult:

@@ -1,9 +1,13 @@
 {#
     The activation CLI records what it sends in these tables. dbt owns their DDL so that the
     campaign review can be built before the first sync, and so that there is one definition.
-    Called from on-run-start; every statement is idempotent. sync_pending_batches holds the
-    batches sent whose answer is not recorded yet (one row per batch, its members as a JSON array):
-    the next sync resends them under the same key.
+    Called from on-run-start; every statement is idempotent. sync_runs: one row per run, with the
+    audience's size as the run read it and, for a run the sync guardrails stopped (run_status
+    `refused`) or one an operator let go on past them, what tripped (guardrail_message).
+    sync_pending_batches holds the batches sent whose answer is not recorded yet (one row per
+    batch: its members and their record fingerprints as JSON arrays, and the records exactly as they
+    were sent, packed by activation/state.py): the next sync resends them as they were, under the same key, and plans with
+    their members as held by the destination. A row is deleted once its batch is answered.
 
     audience_captures and audience_changes: which members each build of an audience table changed
     (macros/activation/capture_audience_changes.sql). sync_baselines and sync_outcomes: what the
@@ -23,6 +27,8 @@
             audience_version " ~ dbt.type_string() ~ ",
             is_dry_run " ~ dbt.type_boolean() ~ ",
             run_status " ~ dbt.type_string() ~ ",
+            guardrail_message " ~ dbt.type_string() ~ ",
+            audience_count " ~ dbt.type_int() ~ ",
             added_count " ~ dbt.type_int() ~ ",
             removed_count " ~ dbt.type_int() ~ ",
             unchanged_count " ~ dbt.type_int() ~ ",
@@ -78,7 +84,10 @@
             campaign_id " ~ dbt.type_string() ~ ",
             operation " ~ dbt.type_string() ~ ",
             idempotency_key " ~ dbt.type_string() ~ ",
+            variant " ~ dbt.type_string() ~ ",
             one_ids " ~ dbt.type_string() ~ ",
+            record_fingerprints " ~ dbt.type_string() ~ ",
+            records " ~ dbt.type_string() ~ ",
             sync_run_id " ~ dbt.type_string() ~ ",
             recorded_at " ~ dbt.type_timestamp() ~ "
         )",
@@ -127,12 +136,15 @@
 {% macro duckdb__add_activation_columns(activation_schema) %}
     {% set added_columns = {
         'sync_runs': [('sync_mode', dbt.type_string()), ('audience_version', dbt.type_string()),
-                      ('capped_count', dbt.type_int())],
+                      ('capped_count', dbt.type_int()), ('audience_count', dbt.type_int()),
+                      ('guardrail_message', dbt.type_string())],
         'campaign_assignments': [('variant', dbt.type_string()), ('holdout_scope', dbt.type_string())],
         'sync_ledger': [('channel', dbt.type_string()), ('sync_mode', dbt.type_string()),
                         ('audience_version', dbt.type_string()), ('variant', dbt.type_string()),
                         ('destination_reference', dbt.type_string()), ('unit_cost', dbt.type_numeric())],
         'audience_changes': [('change_type', dbt.type_string()), ('row_id', dbt.type_bigint())],
+        'sync_pending_batches': [('variant', dbt.type_string()), ('record_fingerprints', dbt.type_string()),
+                                 ('records', dbt.type_string())],
     } %}
     {% for table_name, columns in added_columns.items() %}
         {% for column_name, column_type in columns %}

@@ -21,6 +21,7 @@
         when 'member_card' then
             nullif(upper({{ regexp_replace_all(id_value, '[^0-9A-Za-z]', '') }}), '')
         when 'app_user_id' then nullif(trim({{ id_value }}), '')
+        when 'wecom_external_userid' then nullif(trim({{ id_value }}), '')
         when 'device_id' then
             case
                 when not {{ regexp_full_match("lower(trim(" ~ id_value ~ "))", '[0\\-]*') }}
@@ -36,7 +37,8 @@
         when {{ id_type }} = 'phone' then {{ phone_rejection_reason(id_value) }}
         when {{ id_type }} = 'email' then {{ email_rejection_reason(id_value) }}
         when {{ id_type }} not in (
-            'wechat_unionid', 'wechat_openid', 'buyer_id', 'member_card', 'app_user_id', 'device_id'
+            'wechat_unionid', 'wechat_openid', 'buyer_id', 'member_card', 'app_user_id', 'device_id',
+            'wecom_external_userid'
         ) then 'unknown_id_type'
         when {{ normalize_identifier(id_type, id_value, id_namespace) }} is null
             then case

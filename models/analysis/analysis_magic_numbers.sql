@@ -87,16 +87,16 @@ first_30_days as (
         members.one_id,
         sum(
             case
-                when paid_orders.order_date >= cast(members.registered_at as date)
-                    and paid_orders.order_date < {{ dbt.dateadd('day', 30, 'cast(members.registered_at as date)') }}
+                when paid_orders.order_date >= members.registered_date
+                    and paid_orders.order_date < {{ dbt.dateadd('day', 30, 'members.registered_date') }}
                     then 1
                 else 0
             end
         ) as orders_in_first_30_days,
         max(
             case
-                when paid_orders.order_date >= {{ dbt.dateadd('day', 30, 'cast(members.registered_at as date)') }}
-                    and paid_orders.order_date < {{ dbt.dateadd('day', 60, 'cast(members.registered_at as date)') }}
+                when paid_orders.order_date >= {{ dbt.dateadd('day', 30, 'members.registered_date') }}
+                    and paid_orders.order_date < {{ dbt.dateadd('day', 60, 'members.registered_date') }}
                     then 1
                 else 0
             end
@@ -107,7 +107,7 @@ first_30_days as (
         on members.one_id = paid_orders.one_id
     where
         members.registered_at is not null
-        and {{ dbt.dateadd('day', 60, 'cast(members.registered_at as date)') }} <= last_month.order_month
+        and {{ dbt.dateadd('day', 60, 'members.registered_date') }} <= last_month.order_month
     group by members.one_id
 
 ),

@@ -81,14 +81,14 @@ clv_predictions as (
     {% if target.type == 'duckdb' -%}
         select * from {{ ref('tag_clv_predictions') }}
     {%- else -%}
-        {#- The CLV models are Python (clv_model_fits, tag_clv_predictions), which dbt-spark's
+        {#- The CLV models are Python (tag_clv_model_fits, tag_clv_predictions), which dbt-spark's
             session method cannot run: on Spark the CLV columns are null. -#}
         select
             cast(null as {{ dbt.type_string() }}) as one_id,
             cast(null as {{ dbt.type_float() }}) as p_alive,
-            cast(null as {{ dbt.type_float() }}) as expected_purchases_90d,
+            cast(null as {{ dbt.type_float() }}) as expected_purchases,
             cast(null as {{ dbt.type_float() }}) as expected_average_spend,
-            cast(null as {{ dbt.type_float() }}) as clv_12m
+            cast(null as {{ dbt.type_float() }}) as clv
     {%- endif %}
 
 ),
@@ -237,9 +237,9 @@ final as (
 
         -- clv
         clv_predictions.p_alive,
-        clv_predictions.expected_purchases_90d,
+        clv_predictions.expected_purchases,
         clv_predictions.expected_average_spend,
-        clv_predictions.clv_12m,
+        clv_predictions.clv,
 
         member_orders.first_order_date,
         member_orders.last_order_date,

@@ -1,5 +1,5 @@
 """Per person who bought: P(alive), expected purchases in the next days and the discounted CLV
-over the next months, from the fits in clv_model_fits (BG/NBD for purchases, Gamma-Gamma for the
+over the next months, from the fits in tag_clv_model_fits (BG/NBD for purchases, Gamma-Gamma for the
 spend per purchase). Formulas: Fader, Hardie and Lee 2005 (BG/NBD eq. 10 and 13) and Fader and
 Hardie 2013 (the conditional expected spend of the Gamma-Gamma model).
 
@@ -13,9 +13,6 @@ import pandas as pd
 from scipy.special import hyp2f1
 
 DAYS_PER_MONTH = 365.25 / 12
-# The horizons are part of the column names (expected_purchases_90d, clv_12m), so not vars.
-EXPECTED_PURCHASES_DAYS = 90
-CLV_MONTHS = 12
 
 
 def p_alive(r, alpha, a, b, frequency, recency, tenure):
@@ -81,20 +78,22 @@ def predictions(summary: pd.DataFrame, fits: pd.DataFrame, purchase_days, months
     frame = pd.DataFrame({"one_id": summary["one_id"]})
     if np.all(np.isfinite(bg_nbd)):
         frame["p_alive"] = np.round(p_alive(*bg_nbd, x, t_x, big_t), 6)
-        frame["expected_purchases_90d"] = np.round(
+        frame["expected_purchases"] = np.round(
             expected_purchases(*bg_nbd, x, t_x, big_t, purchase_days / period_days), 6)
     else:
         frame["p_alive"] = np.nan
-        frame["expected_purchases_90d"] = np.nan
+        frame["expected_purchases"] = np.nan
     if np.all(np.isfinite(bg_nbd)) and np.all(np.isfinite(gamma_gamma)) and gamma_gamma[1] > 1:
         frame["expected_average_spend"] = np.round(
             expected_average_spend(*gamma_gamma, x, spend), 2)
-        frame["clv_12m"] = np.round(
+        frame["clv"] = np.round(
             clv(bg_nbd, gamma_gamma, x, t_x, big_t, spend, period_days, months,
                 monthly_discount_rate), 2)
     else:
         frame["expected_average_spend"] = np.nan
-        frame["clv_12m"] = np.nan
+        frame["clv"] = np.nan
+    frame["purchase_horizon_days"] = purchase_days
+    frame["value_horizon_months"] = months
     frame["as_of_date"] = summary["as_of_date"]
     return frame
 
@@ -102,6 +101,8 @@ def predictions(summary: pd.DataFrame, fits: pd.DataFrame, purchase_days, months
 def model(dbt, session):
     dbt.config(materialized="table")
     summary = dbt.ref("int_member_repeat_purchases_summarised").df()
-    fits = dbt.ref("clv_model_fits").df()
+    fits = dbt.ref("tag_clv_model_fits").df()
     monthly_discount_rate = float(dbt.config.get("clv_monthly_discount_rate"))
-    return predictions(summary, fits, EXPECTED_PURCHASES_DAYS, CLV_MONTHS, monthly_discount_rate)
+    purchase_horizon_days = int(dbt.config.get("clv_purchase_horizon_days"))
+    value_horizon_months = int(dbt.config.get("clv_value_horizon_months"))
+    return predictions(summary, fits, purchase_horizon_days, value_horizon_months, monthly_discount_rate)

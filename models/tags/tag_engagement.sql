@@ -16,9 +16,9 @@ behavior_events as (
 
 ),
 
-orders as (
+paid_orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_paid_as_of') }}
 
 ),
 
@@ -30,7 +30,7 @@ categories as (
 
 as_of as (
 
-    select {{ as_of_date(ref('fct_orders')) }} as as_of_date
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
@@ -75,12 +75,10 @@ event_totals as (
 last_paid_orders as (
 
     select
-        orders.one_id,
-        max(orders.ordered_at) as last_ordered_at
-    from orders
-    cross join as_of
-    where orders.is_paid and orders.one_id is not null and orders.order_date <= as_of.as_of_date
-    group by orders.one_id
+        one_id,
+        max(ordered_at) as last_ordered_at
+    from paid_orders
+    group by one_id
 
 ),
 

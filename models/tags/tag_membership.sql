@@ -15,9 +15,9 @@ member_orders as (
 
 ),
 
-orders as (
+paid_orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_paid_as_of') }}
 
 ),
 
@@ -31,18 +31,13 @@ points_transactions as (
 first_orders_after_registration as (
 
     select
-        orders.one_id,
-        min(orders.order_date) as first_order_date
-    from orders
+        paid_orders.one_id,
+        min(paid_orders.order_date) as first_order_date
+    from paid_orders
     inner join members
-        on orders.one_id = members.one_id
-    inner join member_orders
-        on orders.one_id = member_orders.one_id
-    where
-        orders.is_paid
-        and orders.order_date >= cast(members.registered_at as date)
-        and orders.order_date <= member_orders.as_of_date
-    group by orders.one_id
+        on paid_orders.one_id = members.one_id
+    where paid_orders.order_date >= members.registered_date
+    group by paid_orders.one_id
 
 ),
 
@@ -89,7 +84,7 @@ dated as (
         points_totals.points_redeemed,
         points_totals.points_earned_365d,
         points_totals.points_redeemed_365d,
-        cast(members.registered_at as date) as registered_date,
+        members.registered_date,
         first_orders_after_registration.first_order_date,
         extract(month from member_orders.as_of_date) * 100 + extract(day from member_orders.as_of_date)
             as as_of_month_day,

@@ -11,7 +11,7 @@ members as (
 
 orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_paid_as_of') }}
 
 ),
 
@@ -41,7 +41,7 @@ coupons as (
 
 as_of as (
 
-    select {{ as_of_date(ref('fct_orders')) }} as as_of_date
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
@@ -50,7 +50,7 @@ local_orders as (
 
     select
         orders.*,
-        {{ dbt.dateadd('hour', var('onedata__local_utc_offset_hours'), 'orders.ordered_at') }} as ordered_at_local
+        {{ to_local_timestamp('orders.ordered_at') }} as ordered_at_local
     from orders
 
 ),
@@ -73,10 +73,8 @@ paid_orders as (
         {{ iso_day_of_week('orders.ordered_at_local') }} as iso_day_of_week,
         extract(day from orders.ordered_at_local) = {{ var('onedata__member_day_of_month') }} as is_member_day
     from local_orders as orders
-    cross join as_of
     left join stores
         on orders.store_id = stores.store_id
-    where orders.is_paid and orders.one_id is not null and orders.order_date <= as_of.as_of_date
 
 ),
 
@@ -193,7 +191,7 @@ coupon_habits as (
         sum(case when coupons.is_redeemed then 1 else 0 end) as coupons_redeemed_count
     from coupons
     cross join as_of
-    where coupons.one_id is not null and cast(coupons.issued_at as date) <= as_of.as_of_date
+    where coupons.one_id is not null and {{ to_local_date('coupons.issued_at') }} <= as_of.as_of_date
     group by coupons.one_id
 
 ),

@@ -12,7 +12,7 @@ members as (
 
 orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_paid_as_of') }}
 
 ),
 
@@ -24,23 +24,18 @@ order_lines as (
 
 as_of as (
 
-    select {{ as_of_date(ref('fct_orders')) }} as as_of_date
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
 paid_orders as (
 
     select
-        orders.*,
-        {{ dbt.datediff('orders.order_date', 'as_of.as_of_date', 'day') }}
-            as days_ago,
-        row_number() over (partition by orders.one_id order by orders.ordered_at, orders.order_id) as order_rank,
-        row_number() over (
-            partition by orders.one_id order by orders.ordered_at desc, orders.order_id desc
-        ) as order_rank_desc
+        *,
+        days_before_as_of as days_ago,
+        row_number() over (partition by one_id order by ordered_at, order_id) as order_rank,
+        row_number() over (partition by one_id order by ordered_at desc, order_id desc) as order_rank_desc
     from orders
-    cross join as_of
-    where orders.is_paid and orders.one_id is not null and orders.order_date <= as_of.as_of_date
 
 ),
 

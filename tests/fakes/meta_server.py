@@ -193,9 +193,13 @@ def _handler_for(fake: FakeMetaAudience) -> type[BaseHTTPRequestHandler]:
                 )
             else:
                 url = urlsplit(self.path)
-                form = dict(parse_qsl(url.query, keep_blank_values=True))
-                form.update(parse_qsl(body, keep_blank_values=True))
-                status, answer = fake.handle(method, url.path, form, self.headers)
+                query = dict(parse_qsl(url.query, keep_blank_values=True))
+                fields = dict(parse_qsl(body, keep_blank_values=True))
+                status, answer = fake.handle(method, url.path, {**query, **fields}, self.headers)
+                with fake._lock:
+                    if fake.requests and "query" not in fake.requests[-1]:
+                        # What arrived where, as sent: the query string and the form body.
+                        fake.requests[-1].update(query=query, body=fields, body_keys=sorted(fields))
             data = json.dumps(answer).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")

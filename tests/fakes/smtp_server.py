@@ -43,6 +43,7 @@ class FakeSmtpServer:
     def __init__(self, username: str | None = None, password: str | None = None) -> None:
         self.username, self.password = username, password
         self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
         self.received: Counter[str] = Counter()
         self.duplicates = 0
         self.mail_commands = 0
@@ -164,6 +165,9 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        with self.fake._lock:
+            # MAIL FROM and its parameters (BODY=8BITMIME, SMTPUTF8) as the client gave them.
+            self.fake.envelopes.append((envelope.mail_from, list(envelope.mail_options)))
         refusal = self.fake._take(envelope.original_content or envelope.content)
         if refusal:
             return f"550 5.7.1 Message rejected: {refusal}"

@@ -12,7 +12,8 @@ under the one_id (the FakeService protocol of tests/conformance.py).
 Group messages: add_msg_template creates a task (status 0 for every customer) and puts in
 fail_list the customers that are no contact of the sender or that already got
 `monthly_cap` messages in the calendar month of the fake's clock (China time); the test plays
-the staff member with staff_sends(). Not modelled: the sender's confirmation UI, attachments,
+the staff member with staff_sends(). Attachments are checked for their shape. Not modelled: the
+sender's confirmation UI, media uploads,
 chat_type group, rate limits other than injected ones.
 """
 
@@ -57,6 +58,8 @@ class FakeWecom(LoopbackHttpServer):
         self.calls: Counter[str] = Counter()
         self.token_errors = 0
         self.requests: list[tuple[str, dict]] = []
+        # (api, the body exactly as it arrived) of every POST.
+        self.raw: list[tuple[str, bytes]] = []
         self.script: deque[str] = deque()
         self.rejected: dict[str, str] = {}
         # Every call but gettoken answers this errcode while set (permission problems).
@@ -196,6 +199,11 @@ class FakeWecom(LoopbackHttpServer):
             return _error(40058, f"external_userid exceeds {MAX_RECIPIENTS}")
         if len((body.get("text") or {}).get("content", "").encode()) > 4000:
             return _error(41048, "text content exceeds 4000 bytes")
+        attachments = body.get("attachments") or []
+        if not body.get("text") and not attachments:
+            return _error(41063, "text and attachments can not both be empty")
+        if len(attachments) > 9 or any(not _attachment_ok(item) for item in attachments):
+            return _error(40058, "invalid attachments")
         month = self.now().strftime("%Y-%m")
         taken, fail_list = [], []
         for external_userid in recipients:
@@ -244,6 +252,20 @@ class FakeWecom(LoopbackHttpServer):
         return {"errcode": 0, "errmsg": "ok", "next_cursor": next_cursor, "send_list": page}
 
 
+# The fields WeCom requires per attachment type (document 92135).
+ATTACHMENT_FIELDS = {"image": (), "link": ("title", "url"), "miniprogram": ("title", "appid", "page", "pic_media_id")}
+
+
+def _attachment_ok(item: dict) -> bool:
+    kind = item.get("msgtype")
+    content = item.get(kind) if kind in ATTACHMENT_FIELDS else None
+    if not isinstance(content, dict) or set(item) != {"msgtype", kind}:
+        return False
+    if kind == "image" and not (content.get("media_id") or content.get("pic_url")):
+        return False
+    return all(content.get(field) for field in ATTACHMENT_FIELDS[kind])
+
+
 def _error(code: int, message: str) -> dict:
     # WeCom appends a hint and where the call came from to every error message.
     return {
@@ -286,6 +308,8 @@ def _handler_for(fake: FakeWecom) -> type[BaseHTTPRequestHandler]:
                 self._answer(_error(47001, "data format error"))
                 return
             token = dict(parse_qsl(url.query)).get("access_token")
+            with fake._lock:
+                fake.raw.append((url.path.removeprefix("/cgi-bin/"), body))
             self._answer(fake.call(url.path.removeprefix("/cgi-bin/"), token, payload))
 
         def _misbehave(self) -> bool:

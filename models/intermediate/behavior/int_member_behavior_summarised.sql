@@ -13,15 +13,15 @@ behavior_events as (
 
 ),
 
-orders as (
+paid_orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_paid_as_of') }}
 
 ),
 
 as_of as (
 
-    select {{ as_of_date(ref('fct_orders')) }} as as_of_date
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
@@ -46,16 +46,11 @@ window_events as (
 window_orders as (
 
     select
-        orders.one_id,
+        one_id,
         count(*) as window_order_count
-    from orders
-    cross join as_of
-    where
-        orders.is_paid
-        and orders.one_id is not null
-        and orders.order_date <= as_of.as_of_date
-        and orders.order_date > {{ dbt.dateadd('day', -var('onedata__aipl_window_days'), 'as_of.as_of_date') }}
-    group by orders.one_id
+    from paid_orders
+    where days_before_as_of < {{ var('onedata__aipl_window_days') }}
+    group by one_id
 
 ),
 

@@ -1,5 +1,7 @@
 {#- Every identifier column of every customer record, as (type, normalised value, raw value).
     One block per (staging model, id type, column); namespaced ids carry their namespace column.
+    Links (two identifiers seen together, no customer record) come from identity_links and from
+    WeCom external contacts (an external_userid with its unionid).
     observed_at is the last time the carrier was seen with it (a record's last update, a link's
     observation); first_observed_at the first (the record's registration, first visit to a till or
     first order; the link's observation): the carrier's active period, for time-aware One ID. -#}
@@ -76,6 +78,31 @@ with
     ),
 {% endfor %}
 
+{% for id_type, column in [('wecom_external_userid', 'external_userid'), ('wechat_unionid', 'wechat_unionid')] %}
+    wecom_contact_{{ id_type }}s as (
+
+        select
+            'wecom' as source_system,
+            cast(null as {{ dbt.type_string() }}) as source_record_id,
+            'wecom:' || external_userid as link_id,
+            '{{ id_type }}' as id_type,
+            {{ column }} as id_value,
+            {{ 'external_userid' if column == 'external_userid' else 'wechat_unionid_raw' }} as id_value_raw,
+            {{ identifier_rejection_reason(
+                "'" ~ id_type ~ "'",
+                'external_userid' if column == 'external_userid' else 'wechat_unionid_raw',
+                'null'
+            ) }} as rejection_reason,
+            added_at as first_observed_at,
+            added_at as observed_at
+
+        from {{ ref('stg_wecom__external_contacts') }}
+        -- A contact links its two identifiers: without a unionid there is nothing to link.
+        where nullif(trim(wechat_unionid_raw), '') is not null
+
+    ),
+{% endfor %}
+
 unioned as (
 
     {% for identifier in record_identifiers %}
@@ -85,6 +112,10 @@ unioned as (
     select * from link_left_identifiers
     union all
     select * from link_right_identifiers
+    union all
+    select * from wecom_contact_wecom_external_userids
+    union all
+    select * from wecom_contact_wechat_unionids
 
 )
 

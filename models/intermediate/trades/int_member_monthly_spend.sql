@@ -5,15 +5,15 @@
                   var('onedata__warning_spend_drop_comparison_months') + 1] | max -%}
 with
 
-orders as (
+paid_orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_paid_as_of') }}
 
 ),
 
 as_of as (
 
-    select {{ as_of_date('orders') }} as as_of_date
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
@@ -36,15 +36,14 @@ calendar_months as (
 paid_orders_in_window as (
 
     select
-        orders.one_id,
+        paid_orders.one_id,
         calendar_months.month_number,
-        orders.net_amount
-    from orders
+        paid_orders.net_amount
+    from paid_orders
     inner join calendar_months
         on
-            orders.order_date >= calendar_months.month_start
-            and orders.order_date < calendar_months.next_month_start
-    where orders.is_paid and orders.one_id is not null
+            paid_orders.order_date >= calendar_months.month_start
+            and paid_orders.order_date < calendar_months.next_month_start
 
 ),
 

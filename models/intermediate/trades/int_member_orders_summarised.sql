@@ -10,34 +10,27 @@ members as (
 
 orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_paid_as_of') }}
 
 ),
 
 as_of as (
 
-    select {{ as_of_date(ref('fct_orders')) }} as as_of_date
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
 paid_orders as (
 
     select
-        orders.one_id,
-        orders.order_id,
-        orders.net_amount,
-        orders.is_offline,
-        orders.order_date,
-        as_of.as_of_date,
-        lag(orders.order_date) over (
-            partition by orders.one_id order by orders.order_date, orders.order_id
-        ) as previous_order_date
+        one_id,
+        order_id,
+        net_amount,
+        is_offline,
+        order_date,
+        as_of_date,
+        lag(order_date) over (partition by one_id order by order_date, order_id) as previous_order_date
     from orders
-    cross join as_of
-    where
-        orders.is_paid
-        and orders.one_id is not null
-        and orders.order_date <= as_of.as_of_date
 
 ),
 

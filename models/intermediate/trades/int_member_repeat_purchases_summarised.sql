@@ -6,31 +6,26 @@
     spend of the repeat purchases (the first one is left out, as the Gamma-Gamma model expects). -#}
 with
 
-orders as (
+paid_orders as (
 
-    select * from {{ ref('fct_orders') }}
+    select * from {{ ref('int_orders_paid_as_of') }}
 
 ),
 
 as_of as (
 
-    select {{ as_of_date(ref('fct_orders')) }} as as_of_date
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
 purchases as (
 
     select
-        orders.one_id,
-        orders.order_date as purchase_date,
-        sum(orders.net_amount) as purchase_amount
-    from orders
-    cross join as_of
-    where
-        orders.is_paid
-        and orders.one_id is not null
-        and orders.order_date <= as_of.as_of_date
-    group by orders.one_id, orders.order_date
+        one_id,
+        order_date as purchase_date,
+        sum(net_amount) as purchase_amount
+    from paid_orders
+    group by one_id, order_date
 
 ),
 

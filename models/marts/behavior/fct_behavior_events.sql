@@ -25,7 +25,7 @@ final as (
         behavior_events.event_type,
         {{ aipl_signal('behavior_events.event_type') }} as aipl_signal,
         behavior_events.search_term,
-        cast(behavior_events.occurred_at as date) as event_date,
+        {{ to_local_date('behavior_events.occurred_at') }} as event_date,
         behavior_events.occurred_at
     from behavior_events
     left join source_records

@@ -8,7 +8,7 @@
 {%- if var('onedata__as_of_date') == 'latest' -%}
     {%- set begun_by_as_of = 'true' -%}
 {%- else -%}
-    {%- set begun_by_as_of = 'cast(member_suppressions.suppressed_at as date) <= as_of.as_of_date' -%}
+    {%- set begun_by_as_of = to_local_date('member_suppressions.suppressed_at') ~ ' <= as_of.as_of_date' -%}
 {%- endif -%}
 with
 
@@ -20,7 +20,7 @@ member_suppressions as (
 
 as_of as (
 
-    select {{ as_of_date(ref('fct_orders')) }} as as_of_date
+    select * from {{ ref('int_as_of_date') }}
 
 ),
 
@@ -34,7 +34,7 @@ active as (
     where
         (
             member_suppressions.lifted_at is null
-            or cast(member_suppressions.lifted_at as date) > as_of.as_of_date
+            or {{ to_local_date('member_suppressions.lifted_at') }} > as_of.as_of_date
         )
         and (
             member_suppressions.suppressed_at is null

@@ -19,5 +19,6 @@ select
     batch_number,
     unit_cost,
     is_sent,
+    {{ to_local_date('recorded_at') }} as recorded_date,
     recorded_at
 from {{ ref('stg_activation__sync_ledger') }}

@@ -131,6 +131,7 @@ final as (
         {% endfor %}
         survived.first_seen_at,
         survived.registered_at,
+        {{ to_local_date('survived.registered_at') }} as registered_date,
         survived.last_updated_at
     from survived
     left join member_consent

@@ -22,7 +22,7 @@ final as (
         points_transactions.transaction_type,
         points_transactions.points,
         points_transactions.order_id,
-        cast(points_transactions.occurred_at as date) as occurred_date,
+        {{ to_local_date('points_transactions.occurred_at') }} as occurred_date,
         points_transactions.occurred_at
     from points_transactions
     left join source_records

@@ -39,7 +39,7 @@ final as (
         orders.refund_amount > 0 as is_refunded,
         orders.is_identified_customer,
         coalesce(stores.is_physical_store, orders.channel = 'pos') as is_offline,
-        cast(orders.ordered_at as date) as order_date,
+        {{ to_local_date('orders.ordered_at') }} as order_date,
         orders.ordered_at,
         orders.paid_at
     from orders

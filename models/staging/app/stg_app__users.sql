@@ -1,8 +1,10 @@
 with
 
-source as (
+-- The rows that meet the landing contract; the others are in landing_quarantine.
+landed as (
 
-    select * from {{ source('app', 'app_users') }}
+    select * from {{ ref('base_app__users') }}
+    where rejection_reason is null
 
 ),
 
@@ -10,23 +12,23 @@ renamed as (
 
     select
         'app' as source_system,
-        cast(app_user_id as {{ dbt.type_string() }}) as source_record_id,
+        app_user_id as source_record_id,
 
         {{ normalize_identifier("'app_user_id'", 'app_user_id', 'null') }} as app_user_id,
         {{ normalize_identifier("'device_id'", 'device_id', 'null') }} as device_id,
         {{ normalize_phone('phone') }} as phone,
         {{ normalize_email('email') }} as email,
         {{ normalize_identifier("'wechat_unionid'", 'wechat_unionid', 'null') }} as wechat_unionid,
-        cast(app_user_id as {{ dbt.type_string() }}) as app_user_id_raw,
-        cast(device_id as {{ dbt.type_string() }}) as device_id_raw,
-        cast(phone as {{ dbt.type_string() }}) as phone_raw,
-        cast(email as {{ dbt.type_string() }}) as email_raw,
-        cast(wechat_unionid as {{ dbt.type_string() }}) as wechat_unionid_raw,
+        app_user_id as app_user_id_raw,
+        device_id as device_id_raw,
+        phone as phone_raw,
+        email as email_raw,
+        wechat_unionid as wechat_unionid_raw,
 
-        cast(registered_at as {{ dbt.type_timestamp() }}) as registered_at,
-        cast(updated_at as {{ dbt.type_timestamp() }}) as updated_at
+        registered_at,
+        updated_at
 
-    from source
+    from landed
 
 )
 

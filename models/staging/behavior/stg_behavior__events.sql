@@ -1,25 +1,27 @@
 with
 
-source as (
+-- The rows that meet the landing contract; the others are in landing_quarantine.
+landed as (
 
-    select * from {{ source('behavior', 'behavior_events') }}
+    select * from {{ ref('base_behavior__events') }}
+    where rejection_reason is null
 
 ),
 
 renamed as (
 
     select
-        cast(event_id as {{ dbt.type_string() }}) as event_id,
+        event_id,
         lower(trim(source_system)) as source_system,
-        cast(source_record_id as {{ dbt.type_string() }}) as source_record_id,
-        cast(product_id as {{ dbt.type_string() }}) as product_id,
-        cast(category_id as {{ dbt.type_string() }}) as category_id,
+        source_record_id,
+        product_id,
+        category_id,
         lower(trim(channel)) as channel,
         lower(trim(event_type)) as event_type,
         nullif(trim(search_term), '') as search_term,
-        cast(occurred_at as {{ dbt.type_timestamp() }}) as occurred_at
+        occurred_at
 
-    from source
+    from landed
 
 )
 

@@ -1,20 +1,22 @@
 with
 
-source as (
+-- The rows that meet the landing contract; the others are in landing_quarantine.
+landed as (
 
-    select * from {{ source('commerce', 'categories') }}
+    select * from {{ ref('base_commerce__categories') }}
+    where rejection_reason is null
 
 ),
 
 renamed as (
 
     select
-        cast(category_id as {{ dbt.type_string() }}) as category_id,
-        cast(parent_category_id as {{ dbt.type_string() }}) as parent_category_id,
+        category_id,
+        parent_category_id,
         trim(category_name) as category_name,
-        cast(category_level as {{ dbt.type_int() }}) as category_level
+        category_level
 
-    from source
+    from landed
 
 )
 

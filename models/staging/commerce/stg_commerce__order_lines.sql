@@ -1,8 +1,10 @@
 with
 
-source as (
+-- The rows that meet the landing contract; the others are in landing_quarantine.
+landed as (
 
-    select * from {{ source('commerce', 'order_lines') }}
+    select * from {{ ref('base_commerce__order_lines') }}
+    where rejection_reason is null
 
 ),
 
@@ -14,14 +16,14 @@ renamed as (
             "'-'",
             "cast(line_number as " ~ dbt.type_string() ~ ")",
         ]) }} as order_line_id,
-        cast(order_id as {{ dbt.type_string() }}) as order_id,
-        cast(product_id as {{ dbt.type_string() }}) as product_id,
-        cast(line_number as {{ dbt.type_int() }}) as line_number,
-        cast(quantity as {{ dbt.type_int() }}) as quantity,
-        cast(unit_price as decimal(18, 2)) as unit_price,
-        cast(line_amount as decimal(18, 2)) as line_amount
+        order_id,
+        product_id,
+        line_number,
+        quantity,
+        unit_price,
+        line_amount
 
-    from source
+    from landed
 
 )
 

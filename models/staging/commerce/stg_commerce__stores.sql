@@ -1,15 +1,17 @@
 with
 
-source as (
+-- The rows that meet the landing contract; the others are in landing_quarantine.
+landed as (
 
-    select * from {{ source('commerce', 'stores') }}
+    select * from {{ ref('base_commerce__stores') }}
+    where rejection_reason is null
 
 ),
 
 renamed as (
 
     select
-        cast(store_id as {{ dbt.type_string() }}) as store_id,
+        store_id,
         trim(store_name) as store_name,
         lower(trim(channel)) as channel,
         nullif(trim(province), '') as province,
@@ -17,9 +19,9 @@ renamed as (
         -- Cashiers type the store's own number for walk-ins; One ID blocks it.
         {{ normalize_phone('store_phone') }} as store_phone,
         lower(trim(channel)) = 'pos' as is_physical_store,
-        cast(opened_date as date) as opened_date
+        opened_date
 
-    from source
+    from landed
 
 )
 

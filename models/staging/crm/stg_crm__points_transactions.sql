@@ -1,23 +1,25 @@
 with
 
-source as (
+-- The rows that meet the landing contract; the others are in landing_quarantine.
+landed as (
 
-    select * from {{ source('crm', 'points_transactions') }}
+    select * from {{ ref('base_crm__points_transactions') }}
+    where rejection_reason is null
 
 ),
 
 renamed as (
 
     select
-        cast(points_transaction_id as {{ dbt.type_string() }}) as points_transaction_id,
+        points_transaction_id,
         'crm' as source_system,
-        cast(member_id as {{ dbt.type_string() }}) as source_record_id,
+        member_id as source_record_id,
         lower(trim(transaction_type)) as transaction_type,
-        cast(points as {{ dbt.type_int() }}) as points,
-        cast(order_id as {{ dbt.type_string() }}) as order_id,
-        cast(occurred_at as {{ dbt.type_timestamp() }}) as occurred_at
+        points,
+        order_id,
+        occurred_at
 
-    from source
+    from landed
 
 )
 

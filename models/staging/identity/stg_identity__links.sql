@@ -1,32 +1,34 @@
 with
 
-source as (
+-- The rows that meet the landing contract; the others are in landing_quarantine.
+landed as (
 
-    select * from {{ source('identity', 'identity_links') }}
+    select * from {{ ref('base_identity__links') }}
+    where rejection_reason is null
 
 ),
 
 renamed as (
 
     select
-        cast(link_id as {{ dbt.type_string() }}) as link_id,
+        link_id,
         lower(trim(source_system)) as source_system,
 
         lower(trim(left_id_type)) as left_id_type,
         {{ normalize_identifier('lower(trim(left_id_type))', 'left_id_value', 'left_id_namespace') }}
             as left_id_value,
-        cast(left_id_value as {{ dbt.type_string() }}) as left_id_value_raw,
-        cast(left_id_namespace as {{ dbt.type_string() }}) as left_id_namespace,
+        left_id_value as left_id_value_raw,
+        left_id_namespace,
 
         lower(trim(right_id_type)) as right_id_type,
         {{ normalize_identifier('lower(trim(right_id_type))', 'right_id_value', 'right_id_namespace') }}
             as right_id_value,
-        cast(right_id_value as {{ dbt.type_string() }}) as right_id_value_raw,
-        cast(right_id_namespace as {{ dbt.type_string() }}) as right_id_namespace,
+        right_id_value as right_id_value_raw,
+        right_id_namespace,
 
-        cast(observed_at as {{ dbt.type_timestamp() }}) as observed_at
+        observed_at
 
-    from source
+    from landed
 
 )
 

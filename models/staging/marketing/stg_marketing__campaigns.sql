@@ -1,24 +1,26 @@
 with
 
-source as (
+-- The rows that meet the landing contract; the others are in landing_quarantine.
+landed as (
 
-    select * from {{ source('marketing', 'campaigns') }}
+    select * from {{ ref('base_marketing__campaigns') }}
+    where rejection_reason is null
 
 ),
 
 renamed as (
 
     select
-        cast(campaign_id as {{ dbt.type_string() }}) as campaign_id,
+        campaign_id,
         trim(campaign_name) as campaign_name,
         lower(trim(channel)) as channel,
         trim(audience_name) as audience_name,
-        cast(cost_amount as decimal(18, 2)) as cost_amount,
-        cast(attribution_window_days as {{ dbt.type_int() }}) as attribution_window_days,
-        cast(started_at as {{ dbt.type_timestamp() }}) as started_at,
-        cast(ended_at as {{ dbt.type_timestamp() }}) as ended_at
+        cost_amount,
+        attribution_window_days,
+        started_at,
+        ended_at
 
-    from source
+    from landed
 
 )
 

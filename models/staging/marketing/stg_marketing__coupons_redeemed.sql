@@ -1,19 +1,21 @@
 with
 
-source as (
+-- The rows that meet the landing contract; the others are in landing_quarantine.
+landed as (
 
-    select * from {{ source('marketing', 'coupons_redeemed') }}
+    select * from {{ ref('base_marketing__coupons_redeemed') }}
+    where rejection_reason is null
 
 ),
 
 renamed as (
 
     select
-        cast(coupon_id as {{ dbt.type_string() }}) as coupon_id,
-        cast(order_id as {{ dbt.type_string() }}) as order_id,
-        cast(redeemed_at as {{ dbt.type_timestamp() }}) as redeemed_at
+        coupon_id,
+        order_id,
+        redeemed_at
 
-    from source
+    from landed
 
 )
 

@@ -1,24 +1,26 @@
 with
 
-source as (
+-- The rows that meet the landing contract; the others are in landing_quarantine.
+landed as (
 
-    select * from {{ source('marketing', 'feedback_events') }}
+    select * from {{ ref('base_marketing__feedback_events') }}
+    where rejection_reason is null
 
 ),
 
 renamed as (
 
     select
-        cast(feedback_event_id as {{ dbt.type_string() }}) as feedback_event_id,
-        cast(campaign_id as {{ dbt.type_string() }}) as campaign_id,
-        cast(destination_name as {{ dbt.type_string() }}) as destination_name,
-        cast(one_id as {{ dbt.type_string() }}) as one_id,
-        cast(order_id as {{ dbt.type_string() }}) as order_id,
+        feedback_event_id,
+        campaign_id,
+        destination_name,
+        one_id,
+        order_id,
         lower(trim(event_type)) as event_type,
-        cast(revenue_amount as decimal(18, 2)) as revenue_amount,
-        cast(occurred_at as {{ dbt.type_timestamp() }}) as occurred_at
+        revenue_amount,
+        occurred_at
 
-    from source
+    from landed
 
 ),
 

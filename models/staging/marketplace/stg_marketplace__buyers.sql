@@ -1,8 +1,10 @@
 with
 
-source as (
+-- The rows that meet the landing contract; the others are in landing_quarantine.
+landed as (
 
-    select * from {{ source('marketplace', 'marketplace_buyers') }}
+    select * from {{ ref('base_marketplace__buyers') }}
+    where rejection_reason is null
 
 ),
 
@@ -10,23 +12,23 @@ renamed as (
 
     select
         lower(trim(platform)) as source_system,
-        cast(buyer_id as {{ dbt.type_string() }}) as source_record_id,
+        buyer_id as source_record_id,
         lower(trim(platform)) as platform,
 
         {{ normalize_identifier("'buyer_id'", 'buyer_id', 'platform') }} as buyer_id,
         -- Platforms mask most phones (138****1234); normalize_phone turns those into null.
         {{ normalize_phone('phone') }} as phone,
-        cast(buyer_id as {{ dbt.type_string() }}) as buyer_id_raw,
-        cast(phone as {{ dbt.type_string() }}) as phone_raw,
+        buyer_id as buyer_id_raw,
+        phone as phone_raw,
 
         nullif(trim(buyer_nick), '') as buyer_nick,
         nullif(trim(receiver_name), '') as receiver_name,
         nullif(trim(province), '') as province,
         nullif(trim(city), '') as city,
-        cast(first_order_at as {{ dbt.type_timestamp() }}) as first_order_at,
-        cast(updated_at as {{ dbt.type_timestamp() }}) as updated_at
+        first_order_at,
+        updated_at
 
-    from source
+    from landed
 
 )
 

@@ -116,7 +116,9 @@ def fits(summary: pd.DataFrame, as_of_date, period_days) -> pd.DataFrame:
 
 def model(dbt, session):
     dbt.config(materialized="table")
-    summary = dbt.ref("int_member_repeat_purchases_summarised").df()
+    # In a fixed order: the likelihoods are sums of floats, and the optimiser's last digits follow
+    # the order of their terms, so the same members must give the same fit on every build.
+    summary = dbt.ref("int_member_repeat_purchases_summarised").df().sort_values("one_id", ignore_index=True)
     for column in ("recency_periods", "tenure_periods", "repeat_purchase_average_spend"):
         summary[column] = summary[column].astype("float64")
     # The period and as-of date come with the summary (vars onedata__clv_period_days and
