@@ -1,7 +1,7 @@
 {#- Records of one source system that carry the same identifier at the same time, but whose
     stable attributes conflict (macros/identity/identity_attributes_conflict.sql): two members of
     one CRM on one phone, one born in 1980 and one in 1995, are two people. "At the same time": in
-    one limit period of the identifier (int_identifier_eras_split; most identifiers have one).
+    one limit period of the identifier (int_identifier_holders_assigned; most identifiers have one).
 
     The priority of int_identity_links_dropped decides which record keeps the identifier: the one
     that agrees with more of the others, then the more recently seen, then the smaller id. The
@@ -18,7 +18,7 @@ identifiers_usable as (
 
 identifier_eras as (
 
-    select * from {{ ref('int_identifier_eras_split') }}
+    select * from {{ ref('int_identifier_holders_assigned') }}
 
 ),
 

@@ -7,7 +7,7 @@
     - blocked_identifier: the identifier is blocked (int_identifiers_blocked);
     - over_limit, conflicting_attributes: the link was cut (int_identity_links_dropped);
     - reassigned: the carrier held the identifier before it passed to a new holder
-      (int_identifier_eras_split); it is joined to its own holding's node instead;
+      (int_identifier_holders_assigned); it is joined to its own holding's node instead;
     - excluded: a data steward took the edge out (seeds/identity_edge_exclusions.csv). -#}
 with
 
@@ -31,7 +31,7 @@ identity_links_dropped as (
 
 identifier_eras as (
 
-    select * from {{ ref('int_identifier_eras_split') }}
+    select * from {{ ref('int_identifier_holders_assigned') }}
 
 ),
 

@@ -3,7 +3,7 @@
     identifiers seen together in a link. Blocked identifiers and the links cut by the per-person
     limits and the same-system conflicts take part in no edge, so they cannot join strangers;
     every record keeps a self-edge so that it is a node even then. A reassigned identifier
-    (int_identifier_eras_split) is a node per earlier holder ('h|type|value|holder number') for
+    (int_identifier_holders_assigned) is a node per earlier holder ('h|type|value|holder number') for
     the carriers of that holder's eras, so each holder's records stay together and apart from
     the others'; its latest holder keeps 'i|type|value'. -#}
 with
@@ -28,7 +28,7 @@ identity_links_dropped as (
 
 identifier_eras as (
 
-    select * from {{ ref('int_identifier_eras_split') }}
+    select * from {{ ref('int_identifier_holders_assigned') }}
 
 ),
 

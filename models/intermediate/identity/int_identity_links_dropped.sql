@@ -6,7 +6,7 @@
       it keeps its links to the carriers of the highest-priority values and loses the others.
       Priority: the value more of its carriers share, then the more recently seen, then the
       smaller value, so the choice is deterministic. A person has one phone at a time: the
-      limit counts within one limit period of the identifier (int_identifier_eras_split), so
+      limit counts within one limit period of the identifier (int_identifier_holders_assigned), so
       phones held years apart by carriers that share a birth date are a phone change, not two
       people.
     - conflicting_attributes: records of one source system on one identifier whose stable
@@ -23,7 +23,7 @@ identifiers_usable as (
 
 identifier_eras as (
 
-    select * from {{ ref('int_identifier_eras_split') }}
+    select * from {{ ref('int_identifier_holders_assigned') }}
 
 ),
 

@@ -22,7 +22,7 @@ identity_links_dropped as (
 
 identifier_eras as (
 
-    select * from {{ ref('int_identifier_eras_split') }}
+    select * from {{ ref('int_identifier_holders_assigned') }}
 
 ),
 

@@ -4,7 +4,7 @@
     source that has one (var onedata__survivorship_source_priority), then of the most recently
     updated record; most_recent takes the latest non-null value. The *_source column beside each
     attribute says which source system the surviving value came from. A phone that was reassigned
-    to someone else after this person held it (int_identifier_eras_split) is not theirs any more:
+    to someone else after this person held it (int_identifier_holders_assigned) is not theirs any more:
     it never survives, so no message for them reaches the new holder.
 -#}
 {%- set survivorship_attributes = ['display_name', 'phone', 'email', 'wechat_unionid', 'wechat_openid',
@@ -40,7 +40,7 @@ member_consent as (
 
 identifier_eras as (
 
-    select * from {{ ref('int_identifier_eras_split') }}
+    select * from {{ ref('int_identifier_holders_assigned') }}
 
 ),
 

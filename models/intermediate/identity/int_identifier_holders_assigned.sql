@@ -1,12 +1,7 @@
-{#- Time-aware identifiers: when an identifier was held, and by whom.
-
-    Each carrier of an identifier (a source record, or an identity link) has an active period: a
-    record from its registration to its last update, a link the moment it was observed. Sorted by
-    start, the carriers of one identifier fall into eras: a new era starts where a carrier starts
-    more than var onedata__identity_reassignment_gap_days days after every earlier one ended (a
-    carrier gives a cancelled mobile number to someone else after a 90-day quarantine). An era's
-    profile holds each stable attribute (var onedata__identity_stable_attributes) its carriers know
-    exactly one value of; a link knows those of the records carrying its other identifier.
+{#- Time-aware identifiers, second step: who held each era (int_identifier_eras_detected) of an
+    identifier. An era's profile holds each stable attribute (var
+    onedata__identity_stable_attributes) its carriers know exactly one value of; a link knows those
+    of the records carrying its other identifier.
 
     Each era is compared with the nearest earlier era that knows each attribute:
     - new_holder: they conflict (macros/identity/identity_attributes_conflict.sql). The identifier
@@ -22,16 +17,20 @@
     same-system conflicts (int_identity_conflicts_detected) at a new holder and where the same
     holder is proven: a person has one phone at a time, so a proven phone change is not two people.
 
-    Only identifiers with two or more eras have rows: one per observation (carrier, identifier). -#}
+    One row per observation (carrier, identifier) of an identifier with two or more eras. -#}
 {%- set gap_days = var('onedata__identity_reassignment_gap_days') -%}
-{%- set active_from = 'least(first_observed_at, observed_at)' -%}
-{%- set active_to = 'greatest(first_observed_at, observed_at)' -%}
 {%- set earlier_knows_an_attribute = [] -%}
 {%- for attribute in identity_stable_attributes() -%}
     {%- do earlier_knows_an_attribute.append('earlier.' ~ attribute ~ ' is not null') -%}
 {%- endfor -%}
 
 with
+
+identifier_eras as (
+
+    select * from {{ ref('int_identifier_eras_detected') }}
+
+),
 
 identifiers_usable as (
 
@@ -45,117 +44,19 @@ customer_records as (
 
 ),
 
--- Some carrier starts more than the gap after another one ended: needed for a second era (a
--- third carrier may still bridge the gap), and true of few identifiers. Grouped on a hash of the
--- identifier, which is faster; a collision only lets another identifier through, and eras are
--- found per identifier below.
-separated_identifiers as (
-
-    select {{ hash64('identifier_node_id') }} as identifier_hash
-    from identifiers_usable
-    where first_observed_at is not null and observed_at is not null
-    group by {{ hash64('identifier_node_id') }}
-    having
-        {{ dbt.datediff('min(' ~ active_to ~ ')', 'max(' ~ active_from ~ ')', 'day') }}
-        > {{ gap_days }}
-
-),
-
--- A carrier's active period: from its first to its last time with the identifier.
-separated_observations as (
-
-    select
-        identifiers_usable.carrier_node_id,
-        identifiers_usable.identifier_node_id,
-        identifiers_usable.source_system,
-        identifiers_usable.source_record_id,
-        identifiers_usable.link_id,
-        identifiers_usable.id_type,
-        identifiers_usable.id_value,
-        least(identifiers_usable.first_observed_at, identifiers_usable.observed_at) as active_from,
-        greatest(identifiers_usable.first_observed_at, identifiers_usable.observed_at) as active_to
-    from identifiers_usable
-    inner join separated_identifiers
-        on {{ hash64('identifiers_usable.identifier_node_id') }} = separated_identifiers.identifier_hash
-    where identifiers_usable.first_observed_at is not null and identifiers_usable.observed_at is not null
-
-),
-
--- Gaps and islands: an era starts where a carrier starts more than the gap after all earlier
--- ones ended.
-ordered_observations as (
-
-    select
-        *,
-        max(active_to) over (
-            partition by identifier_node_id
-            order by active_from, carrier_node_id
-            rows between unbounded preceding and 1 preceding
-        ) as earlier_active_to
-    from separated_observations
-
-),
-
-era_starts as (
-
-    select
-        *,
-        case
-            when earlier_active_to is null then 1
-            when
-                {{ dbt.datediff('earlier_active_to', 'active_from', 'day') }}
-                > {{ gap_days }}
-                then 1
-            else 0
-        end as is_era_start
-    from ordered_observations
-
-),
-
-eras as (
-
-    select
-        *,
-        sum(is_era_start) over (
-            partition by identifier_node_id
-            order by active_from, carrier_node_id
-            rows between unbounded preceding and current row
-        ) as era_number
-    from era_starts
-
-),
-
-multi_era_identifiers as (
-
-    select identifier_node_id
-    from eras
-    group by identifier_node_id
-    having max(era_number) > 1
-
-),
-
-multi_era_observations as (
-
-    select eras.*
-    from eras
-    inner join multi_era_identifiers
-        on eras.identifier_node_id = multi_era_identifiers.identifier_node_id
-
-),
-
 -- A link (openid ~ phone) says who held the phone through the records of its other identifier.
 link_other_sides as (
 
     select
-        multi_era_observations.carrier_node_id,
-        multi_era_observations.identifier_node_id,
+        identifier_eras.carrier_node_id,
+        identifier_eras.identifier_node_id,
         other_sides.identifier_node_id as other_identifier_node_id
-    from multi_era_observations
+    from identifier_eras
     inner join identifiers_usable as other_sides
         on
-            multi_era_observations.carrier_node_id = other_sides.carrier_node_id
-            and multi_era_observations.identifier_node_id <> other_sides.identifier_node_id
-    where multi_era_observations.link_id is not null and other_sides.link_id is not null
+            identifier_eras.carrier_node_id = other_sides.carrier_node_id
+            and identifier_eras.identifier_node_id <> other_sides.identifier_node_id
+    where identifier_eras.link_id is not null and other_sides.link_id is not null
 
 ),
 
@@ -182,30 +83,30 @@ link_profiles as (
 profiled_observations as (
 
     select
-        multi_era_observations.carrier_node_id,
-        multi_era_observations.identifier_node_id,
-        multi_era_observations.source_system,
-        multi_era_observations.source_record_id,
-        multi_era_observations.link_id,
-        multi_era_observations.id_type,
-        multi_era_observations.id_value,
+        identifier_eras.carrier_node_id,
+        identifier_eras.identifier_node_id,
+        identifier_eras.source_system,
+        identifier_eras.source_record_id,
+        identifier_eras.link_id,
+        identifier_eras.id_type,
+        identifier_eras.id_value,
         coalesce({{ identity_comparable_gender('customer_records.gender') }}, link_profiles.gender) as gender,
         coalesce(
             {{ identity_comparable_full_name('customer_records.full_name') }}, link_profiles.full_name
         ) as full_name,
-        multi_era_observations.era_number,
+        identifier_eras.era_number,
         coalesce(customer_records.birth_date, link_profiles.birth_date) as birth_date,
-        multi_era_observations.active_from,
-        multi_era_observations.active_to
-    from multi_era_observations
+        identifier_eras.active_from,
+        identifier_eras.active_to
+    from identifier_eras
     left join customer_records
         on
-            multi_era_observations.source_system = customer_records.source_system
-            and multi_era_observations.source_record_id = customer_records.source_record_id
+            identifier_eras.source_system = customer_records.source_system
+            and identifier_eras.source_record_id = customer_records.source_record_id
     left join link_profiles
         on
-            multi_era_observations.carrier_node_id = link_profiles.carrier_node_id
-            and multi_era_observations.identifier_node_id = link_profiles.identifier_node_id
+            identifier_eras.carrier_node_id = link_profiles.carrier_node_id
+            and identifier_eras.identifier_node_id = link_profiles.identifier_node_id
 
 ),
 
@@ -438,32 +339,32 @@ reassignments as (
 final as (
 
     select
-        multi_era_observations.carrier_node_id,
-        multi_era_observations.identifier_node_id,
-        multi_era_observations.source_system,
-        multi_era_observations.source_record_id,
-        multi_era_observations.link_id,
-        multi_era_observations.id_type,
-        multi_era_observations.id_value,
+        identifier_eras.carrier_node_id,
+        identifier_eras.identifier_node_id,
+        identifier_eras.source_system,
+        identifier_eras.source_record_id,
+        identifier_eras.link_id,
+        identifier_eras.id_type,
+        identifier_eras.id_value,
         reassignments.reassignment_evidence,
-        multi_era_observations.era_number,
+        identifier_eras.era_number,
         era_holders.holder_number,
         holder_counts.holder_count,
         era_holders.limit_period_number,
         era_holders.era_change,
         era_holders.holder_number < holder_counts.holder_count as is_earlier_holder,
-        multi_era_observations.active_from,
-        multi_era_observations.active_to
-    from multi_era_observations
+        identifier_eras.active_from,
+        identifier_eras.active_to
+    from identifier_eras
     inner join era_holders
         on
-            multi_era_observations.identifier_node_id = era_holders.identifier_node_id
-            and multi_era_observations.era_number = era_holders.era_number
+            identifier_eras.identifier_node_id = era_holders.identifier_node_id
+            and identifier_eras.era_number = era_holders.era_number
     inner join holder_counts
-        on multi_era_observations.identifier_node_id = holder_counts.identifier_node_id
+        on identifier_eras.identifier_node_id = holder_counts.identifier_node_id
     left join reassignments
         on
-            multi_era_observations.identifier_node_id = reassignments.identifier_node_id
+            identifier_eras.identifier_node_id = reassignments.identifier_node_id
             and era_holders.holder_number = reassignments.earlier_holder_number
 
 )
