@@ -29,7 +29,7 @@ identity_links_dropped as (
 
 ),
 
-identifier_eras as (
+identifier_holders as (
 
     select * from {{ ref('int_identifier_holders_assigned') }}
 
@@ -101,7 +101,7 @@ refused_observations as (
         link_id,
         'reassigned' as refusal_kind,
         reassignment_evidence as refusal_reason
-    from identifier_eras
+    from identifier_holders
     where is_earlier_holder
 
     union all

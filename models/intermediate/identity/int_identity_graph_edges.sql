@@ -26,7 +26,7 @@ identity_links_dropped as (
 
 ),
 
-identifier_eras as (
+identifier_holders as (
 
     select * from {{ ref('int_identifier_holders_assigned') }}
 
@@ -38,7 +38,7 @@ earlier_holdings as (
         carrier_node_id,
         identifier_node_id,
         holder_number
-    from identifier_eras
+    from identifier_holders
     where is_earlier_holder
 
 ),

@@ -21,7 +21,7 @@ identifiers_usable as (
 
 ),
 
-identifier_eras as (
+identifier_holders as (
 
     select * from {{ ref('int_identifier_holders_assigned') }}
 
@@ -40,7 +40,7 @@ later_limit_periods as (
         carrier_node_id,
         identifier_node_id,
         limit_period_number
-    from identifier_eras
+    from identifier_holders
     where limit_period_number > 1
 
 ),

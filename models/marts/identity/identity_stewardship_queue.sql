@@ -20,7 +20,7 @@ identity_links_dropped as (
 
 ),
 
-identifier_eras as (
+identifier_holders as (
 
     select * from {{ ref('int_identifier_holders_assigned') }}
 
@@ -73,7 +73,7 @@ reassigned_identifiers as (
         source_record_id,
         link_id,
         cast(null as {{ dbt.type_bigint() }}) as source_record_count
-    from identifier_eras
+    from identifier_holders
     where is_earlier_holder
 
 ),

@@ -38,7 +38,7 @@ member_consent as (
 
 ),
 
-identifier_eras as (
+identifier_holders as (
 
     select * from {{ ref('int_identifier_holders_assigned') }}
 
@@ -49,7 +49,7 @@ reassigned_phones as (
     select distinct
         source_system,
         source_record_id
-    from identifier_eras
+    from identifier_holders
     where id_type = 'phone' and is_earlier_holder and source_record_id is not null
 
 ),
