@@ -6,18 +6,33 @@
     observation). Sorted by start, the carriers of one identifier fall into eras: a new era starts
     where a carrier starts more than var onedata__identity_reassignment_gap_days days after every
     earlier one ended (a carrier gives a cancelled mobile number to someone else after a 90-day
-    quarantine). Who held each era is decided in int_identifier_holders_assigned.
+    quarantine). Only the types var onedata__identity_reassignable_types names can change hands.
+    Who held each era is decided in int_identifier_holders_assigned.
 
     Only identifiers with two or more eras have rows: one per observation (carrier, identifier). -#}
 {%- set gap_days = var('onedata__identity_reassignment_gap_days') -%}
-{%- set active_from = 'least(first_observed_at, observed_at)' -%}
-{%- set active_to = 'greatest(first_observed_at, observed_at)' -%}
+{%- set reassignable_types = "'" ~ var('onedata__identity_reassignable_types') | join("', '") ~ "'" -%}
 
 with
 
-identifiers_usable as (
+-- Only the observations that could belong to an era: a reassignable type, with its dates.
+reassignable_observations as (
 
-    select * from {{ ref('int_identifiers_usable') }}
+    select
+        carrier_node_id,
+        identifier_node_id,
+        source_system,
+        source_record_id,
+        link_id,
+        id_type,
+        id_value,
+        least(first_observed_at, observed_at) as active_from,
+        greatest(first_observed_at, observed_at) as active_to
+    from {{ ref('int_identifiers_usable') }}
+    where
+        id_type in ({{ reassignable_types }})
+        and first_observed_at is not null
+        and observed_at is not null
 
 ),
 
@@ -28,11 +43,10 @@ identifiers_usable as (
 separated_identifiers as (
 
     select {{ hash64('identifier_node_id') }} as identifier_hash
-    from identifiers_usable
-    where first_observed_at is not null and observed_at is not null
+    from reassignable_observations
     group by {{ hash64('identifier_node_id') }}
     having
-        {{ dbt.datediff('min(' ~ active_to ~ ')', 'max(' ~ active_from ~ ')', 'day') }}
+        {{ dbt.datediff('min(active_to)', 'max(active_from)', 'day') }}
         > {{ gap_days }}
 
 ),
@@ -41,27 +55,28 @@ separated_identifiers as (
 separated_observations as (
 
     select
-        identifiers_usable.carrier_node_id,
-        identifiers_usable.identifier_node_id,
-        identifiers_usable.source_system,
-        identifiers_usable.source_record_id,
-        identifiers_usable.link_id,
-        identifiers_usable.id_type,
-        identifiers_usable.id_value,
-        min(least(identifiers_usable.first_observed_at, identifiers_usable.observed_at)) as active_from,
-        max(greatest(identifiers_usable.first_observed_at, identifiers_usable.observed_at)) as active_to
-    from identifiers_usable
+        reassignable_observations.carrier_node_id,
+        reassignable_observations.identifier_node_id,
+        reassignable_observations.source_system,
+        reassignable_observations.source_record_id,
+        reassignable_observations.link_id,
+        reassignable_observations.id_type,
+        reassignable_observations.id_value,
+        min(reassignable_observations.active_from) as active_from,
+        max(reassignable_observations.active_to) as active_to
+    from reassignable_observations
     inner join separated_identifiers
-        on {{ hash64('identifiers_usable.identifier_node_id') }} = separated_identifiers.identifier_hash
-    where identifiers_usable.first_observed_at is not null and identifiers_usable.observed_at is not null
+        on
+            {{ hash64('reassignable_observations.identifier_node_id') }}
+            = separated_identifiers.identifier_hash
     group by
-        identifiers_usable.carrier_node_id,
-        identifiers_usable.identifier_node_id,
-        identifiers_usable.source_system,
-        identifiers_usable.source_record_id,
-        identifiers_usable.link_id,
-        identifiers_usable.id_type,
-        identifiers_usable.id_value
+        reassignable_observations.carrier_node_id,
+        reassignable_observations.identifier_node_id,
+        reassignable_observations.source_system,
+        reassignable_observations.source_record_id,
+        reassignable_observations.link_id,
+        reassignable_observations.id_type,
+        reassignable_observations.id_value
 
 ),
 

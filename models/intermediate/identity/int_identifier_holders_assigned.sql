@@ -32,9 +32,26 @@ identifier_eras as (
 
 ),
 
-identifiers_usable as (
+-- int_identifiers_usable is read twice, each time for its few rows that matter (the identifiers
+-- a link joins; the records that carry them), rather than copied whole into one CTE read twice.
+link_observations as (
 
-    select * from {{ ref('int_identifiers_usable') }}
+    select
+        carrier_node_id,
+        identifier_node_id
+    from {{ ref('int_identifiers_usable') }}
+    where link_id is not null
+
+),
+
+record_observations as (
+
+    select
+        identifier_node_id,
+        source_system,
+        source_record_id
+    from {{ ref('int_identifiers_usable') }}
+    where source_record_id is not null
 
 ),
 
@@ -52,11 +69,11 @@ link_other_sides as (
         identifier_eras.identifier_node_id,
         other_sides.identifier_node_id as other_identifier_node_id
     from identifier_eras
-    inner join identifiers_usable as other_sides
+    inner join link_observations as other_sides
         on
             identifier_eras.carrier_node_id = other_sides.carrier_node_id
             and identifier_eras.identifier_node_id <> other_sides.identifier_node_id
-    where identifier_eras.link_id is not null and other_sides.link_id is not null
+    where identifier_eras.link_id is not null
 
 ),
 
@@ -69,13 +86,12 @@ link_profiles as (
         {{ identity_agreed_value(identity_comparable_full_name('customer_records.full_name')) }} as full_name,
         {{ identity_agreed_value('customer_records.birth_date') }} as birth_date
     from link_other_sides
-    inner join identifiers_usable as other_holders
+    inner join record_observations as other_holders
         on link_other_sides.other_identifier_node_id = other_holders.identifier_node_id
     inner join customer_records
         on
             other_holders.source_system = customer_records.source_system
             and other_holders.source_record_id = customer_records.source_record_id
-    where other_holders.source_record_id is not null
     group by link_other_sides.carrier_node_id, link_other_sides.identifier_node_id
 
 ),

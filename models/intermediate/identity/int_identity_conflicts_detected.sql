@@ -10,9 +10,19 @@
     systems never conflict here: across systems only a change of holder splits. -#}
 with
 
-identifiers_usable as (
+-- Identifiers on source records (a link is no record: it cannot conflict).
+record_observations as (
 
-    select * from {{ ref('int_identifiers_usable') }}
+    select
+        carrier_node_id,
+        identifier_node_id,
+        source_system,
+        source_record_id,
+        id_type,
+        id_value,
+        observed_at
+    from {{ ref('int_identifiers_usable') }}
+    where source_record_id is not null
 
 ),
 
@@ -47,8 +57,7 @@ shared_in_one_system as (
     select
         {{ hash64('identifier_node_id') }} as identifier_hash,
         source_system
-    from identifiers_usable
-    where source_record_id is not null
+    from record_observations
     group by {{ hash64('identifier_node_id') }}, source_system
     having count(*) > 1
 
@@ -57,30 +66,30 @@ shared_in_one_system as (
 grouped_records as (
 
     select
-        identifiers_usable.carrier_node_id,
-        identifiers_usable.identifier_node_id,
-        identifiers_usable.source_system,
-        identifiers_usable.source_record_id,
-        identifiers_usable.id_type,
-        identifiers_usable.id_value,
+        record_observations.carrier_node_id,
+        record_observations.identifier_node_id,
+        record_observations.source_system,
+        record_observations.source_record_id,
+        record_observations.id_type,
+        record_observations.id_value,
         {{ identity_comparable_gender('customer_records.gender') }} as gender,
         {{ identity_comparable_full_name('customer_records.full_name') }} as full_name,
         coalesce(later_limit_periods.limit_period_number, 1) as limit_period_number,
         customer_records.birth_date,
-        identifiers_usable.observed_at
-    from identifiers_usable
+        record_observations.observed_at
+    from record_observations
     inner join shared_in_one_system
         on
-            {{ hash64('identifiers_usable.identifier_node_id') }} = shared_in_one_system.identifier_hash
-            and identifiers_usable.source_system = shared_in_one_system.source_system
+            {{ hash64('record_observations.identifier_node_id') }} = shared_in_one_system.identifier_hash
+            and record_observations.source_system = shared_in_one_system.source_system
     inner join customer_records
         on
-            identifiers_usable.source_system = customer_records.source_system
-            and identifiers_usable.source_record_id = customer_records.source_record_id
+            record_observations.source_system = customer_records.source_system
+            and record_observations.source_record_id = customer_records.source_record_id
     left join later_limit_periods
         on
-            identifiers_usable.carrier_node_id = later_limit_periods.carrier_node_id
-            and identifiers_usable.identifier_node_id = later_limit_periods.identifier_node_id
+            record_observations.carrier_node_id = later_limit_periods.carrier_node_id
+            and record_observations.identifier_node_id = later_limit_periods.identifier_node_id
 
 ),
 
