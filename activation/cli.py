@@ -530,12 +530,27 @@ def explain(settings: Settings, first: str, second: str | None, as_json: bool) -
 
 
 def _pair_text(pair) -> str:
+    from activation.explain import APART_MAX_STEPS
+    from activation.masking import scrub_pii
+
     if not pair.same_person:
-        return "\n".join([
+        lines = [
             f"{pair.first} and {pair.second} are different persons:",
             f"  {pair.first:<30} {pair.first_one_id}",
             f"  {pair.second:<30} {pair.second_one_id}",
-        ])
+        ]
+        if not pair.refusals_known:
+            lines.append("What One ID refused is not in this warehouse: run dbt build to see what keeps them apart.")
+        elif not pair.apart:
+            lines.append(f"Nothing connects them within {APART_MAX_STEPS} steps, not even an identifier or link"
+                         " One ID refused.")
+        else:
+            lines.append("What keeps them apart (the shortest chain, counting the links One ID refused):")
+            for step in pair.apart:
+                lines.append(f"  {step.kind:<10}  {step.label}")
+                if step.refused:
+                    lines.append(f"      refused as {scrub_pii(step.refused)}")
+        return "\n".join(lines)
     if pair.first == pair.second:
         return f"{pair.first} is one record of {pair.first_one_id}."
     identifiers = sum(1 for step in pair.path if step.kind == "identifier")
@@ -555,6 +570,9 @@ def _person_text(person) -> str:
     if person.links:
         lines.append("Identity links:")
         lines += [f"  {left} ~ {right}" for left, right in person.links]
+    if person.refused:
+        lines.append("Links One ID refused here (what keeps this person apart from others):")
+        lines += [f"  {mine} ~ {other}\n      {why}" for mine, other, why in person.refused]
     if person.history:
         lines.append("History:")
         lines += [f"  {event.event_at}  {event.event_type:<5}  {event.one_id_before} -> {event.one_id_after}"

@@ -30,7 +30,7 @@ from activation.demo import catalog as cat
 from activation.demo.behaviour import EVENT_TYPES, build_events
 from activation.demo.customers import (
     KIND_SOURCE_SYSTEM, World, assign_record_times, build_people, build_records, customer_tables,
-    identity_link_columns, trap_totals, truth_columns,
+    date_recycled_numbers, identity_link_columns, trap_totals, truth_columns,
 )
 from activation.demo.encode import (
     arrow_dates, arrow_money, arrow_strings, arrow_take, arrow_timestamps, digit_matrix,
@@ -68,14 +68,15 @@ def generate(raw_dir: Path, truth_dir: Path, people: int = 10_000, seed: int = 7
         for chunk_index, start in enumerate(range(0, people, CHUNK_PEOPLE)):
             size = min(CHUNK_PEOPLE, people - start)
             rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index])
-            # The points ledger and the suppression list draw from their own streams, so the other
-            # tables stay as they were.
+            # The points ledger, the suppression list, the WeCom contacts and the recycled numbers
+            # draw from their own streams, so the other tables stay as they were.
             points_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 1])
             suppression_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 2])
             contacts_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 3])
+            trap_rng = np.random.default_rng([seed & 0xFFFFFFFFFFFFFFFF, chunk_index, 4])
             _write_chunk(rng, world, start, size, sinks, truth, counters,
                          campaign_touches, campaign_redeemed_cents, points_rng, suppression_rng,
-                         contacts_rng)
+                         contacts_rng, trap_rng)
             if progress is not None:
                 progress(start + size)
         _write_campaigns(world, sinks["campaigns"], campaign_touches, campaign_redeemed_cents)
@@ -138,12 +139,13 @@ def _take(values: pa.Array, index: np.ndarray, valid: np.ndarray | None = None) 
 
 def _write_chunk(rng, world: World, start: int, size: int, sinks, truth, counters,
                  campaign_touches, campaign_redeemed_cents, points_rng, suppression_rng,
-                 contacts_rng) -> None:
+                 contacts_rng, trap_rng) -> None:
     catalog = world.catalog
     people = build_people(rng, world, start, size)
-    records, link_specs = build_records(rng, world, people)
+    records, link_specs = build_records(rng, world, people, trap_rng)
     orders = build_orders(rng, world, people, records)
     assign_record_times(rng, world, people, records)
+    date_recycled_numbers(trap_rng, world, people, records)
 
     customers = customer_tables(rng, world, people, records)
     for table, columns in customers.items():

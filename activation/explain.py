@@ -1,6 +1,9 @@
 """Why records share a one_id: the shortest path of identifiers between them in the identity
 graph, read from the warehouse dbt built (only the edges of the person concerned), with every
-identifier value masked."""
+identifier value masked. Why two records are different persons: the shortest chain between them
+through the graph and the edges One ID refused (int_identity_edges_refused: a blocked
+identifier, a link cut by a per-person limit or a conflict of stable attributes, a reassigned
+identifier, a steward's exclusion), each refused step with the safeguard and its evidence."""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from activation.errors import ActivationError
-from activation.masking import mask_identifier
+from activation.masking import mask_identifier, scrub_pii
 from activation.settings import Settings
 from activation.warehouse import connect
 
@@ -18,14 +21,21 @@ RECORDS = "marts.dim_source_records"
 COMPONENTS = "intermediate.int_identity_components"
 EDGES = "intermediate.int_identity_graph_edges"
 HISTORY = "marts.identity_one_id_history"
+REFUSED = "intermediate.int_identity_edges_refused"
+# How far the search for what keeps two records apart goes: steps, and nodes visited. Blocked
+# identifiers can have thousands of records; the search stops rather than walk them all.
+APART_MAX_STEPS = 8
+APART_MAX_NODES = 20_000
 
 
 @dataclass(frozen=True)
 class Step:
-    """One node of a path: a source record (`crm:M1`) or a masked identifier (`phone 138****5678`)."""
+    """One node of a path: a source record (`crm:M1`) or a masked identifier (`phone 138****5678`).
+    `refused` says why One ID refused the edge that leads to this node (None: an edge it kept)."""
 
     kind: str  # "record" or "identifier"
     label: str
+    refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class Person:
     shared_identifiers: dict[str, list[str]] = field(default_factory=dict)
     links: list[tuple[str, str]] = field(default_factory=list)
     history: list[HistoryEvent] = field(default_factory=list)
+    # (this person's end, the other end, why refused): edges One ID refused at this person.
+    refused: list[tuple[str, str, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -54,6 +66,10 @@ class RecordPair:
     first_one_id: str
     second_one_id: str
     path: list[Step]
+    # Different persons: the shortest chain through refused edges too ([] when none within reach).
+    apart: list[Step] = field(default_factory=list)
+    # False when the warehouse has no int_identity_edges_refused (built before it existed).
+    refusals_known: bool = True
 
     @property
     def same_person(self) -> bool:
@@ -76,14 +92,20 @@ def record_label(node_id: str) -> str:
 
 
 def identifier_label(node_id: str) -> str:
+    """`i|type|value` -> `type masked-value`; an earlier holder's node of a reassigned identifier,
+    `h|type|value|holder`, says which holder it is."""
+    if node_id.startswith("h|"):
+        id_type, _, rest = node_id.removeprefix("h|").partition("|")
+        value, _, holder = rest.rpartition("|")
+        return f"{id_type} {mask_identifier(id_type, value)} (its holder no. {holder}, before it was reassigned)"
     id_type, _, value = node_id.removeprefix("i|").partition("|")
     return f"{id_type} {mask_identifier(id_type, value)}"
 
 
-def step(node_id: str) -> Step:
+def step(node_id: str, refused: str | None = None) -> Step:
     if node_id.startswith("r|"):
-        return Step("record", record_label(node_id))
-    return Step("identifier", identifier_label(node_id))
+        return Step("record", record_label(node_id), refused)
+    return Step("identifier", identifier_label(node_id), refused)
 
 
 def explain_pair(settings: Settings, first: str, second: str) -> RecordPair:
@@ -92,11 +114,18 @@ def explain_pair(settings: Settings, first: str, second: str) -> RecordPair:
         first_one_id, first_component = _locate(connection, first, first_node)
         second_one_id, second_component = _locate(connection, second, second_node)
         path: list[Step] = []
+        apart: list[Step] = []
+        refusals_known = True
         if first_one_id == second_one_id and first_component == second_component:
             adjacency = _adjacency(connection, first_component)
             path = [step(node) for node in shortest_path(adjacency, first_node, second_node)]
+        elif first_one_id != second_one_id:
+            try:
+                apart = path_apart(lambda nodes: _neighbours(connection, nodes), first_node, second_node)
+            except duckdb.CatalogException:
+                refusals_known = False
     return RecordPair(record_label(first_node), record_label(second_node), first_one_id,
-                      second_one_id, path)
+                      second_one_id, path, apart, refusals_known)
 
 
 def explain_person(settings: Settings, reference: str) -> Person:
@@ -134,6 +163,7 @@ def explain_person(settings: Settings, reference: str) -> Person:
             if len(records_carrying) > 1
         }
         person.history = _history(connection, one_id)
+        person.refused = _refused_at(connection, component)
     return person
 
 
@@ -153,6 +183,99 @@ def shortest_path(adjacency: dict[str, set[str]], start: str, goal: str) -> list
                 previous[neighbour] = node
                 queue.append(neighbour)
     return []
+
+
+def path_apart(neighbours, start: str, goal: str) -> list[Step]:
+    """Breadth-first from start to goal over kept and refused edges, a level at a time.
+    neighbours(nodes) gives (node, neighbour, refusal or None) for every edge at those nodes,
+    kept edges first, so the chain refuses as few steps as the shortest one can."""
+    previous: dict[str, tuple[str | None, str | None]] = {start: (None, None)}
+    frontier = [start]
+    for _ in range(APART_MAX_STEPS):
+        if not frontier or goal in previous or len(previous) > APART_MAX_NODES:
+            break
+        reached = []
+        for node, neighbour, refusal in neighbours(frontier):
+            if neighbour not in previous:
+                previous[neighbour] = (node, refusal)
+                reached.append(neighbour)
+        frontier = reached
+    if goal not in previous:
+        return []
+    chain = [(goal, previous[goal][1])]
+    while previous[chain[-1][0]][0] is not None:
+        node = previous[chain[-1][0]][0]
+        chain.append((node, previous[node][1]))
+    return [step(node, refusal) for node, refusal in reversed(chain)]
+
+
+def _neighbours(connection: duckdb.DuckDBPyConnection, nodes: list[str]) -> list[tuple[str, str, str | None]]:
+    return connection.execute(
+        f"""
+        with
+
+        frontier as (
+            select unnest(?) as node_id
+        ),
+
+        kept_and_refused as (
+            select node_id, linked_node_id, null as refusal
+            from {EDGES}
+            where node_id <> linked_node_id
+            union all
+            select node_id, linked_node_id, refusal_kind || ': ' || refusal_reason as refusal
+            from {REFUSED}
+        ),
+
+        both_ways as (
+            select node_id, linked_node_id as neighbour_id, refusal
+            from kept_and_refused
+            where node_id in (select node_id from frontier)
+            union all
+            select linked_node_id as node_id, node_id as neighbour_id, refusal
+            from kept_and_refused
+            where linked_node_id in (select node_id from frontier)
+        )
+
+        select node_id, neighbour_id, refusal
+        from both_ways
+        order by refusal is not null, node_id, neighbour_id, refusal
+        """,
+        [nodes],
+    ).fetchall()
+
+
+def _refused_at(connection: duckdb.DuckDBPyConnection, component_id: str) -> list[tuple[str, str, str]]:
+    """Edges One ID refused with an end in the person's component, labelled and masked."""
+    try:
+        rows = connection.execute(
+            f"""
+            with
+
+            person_nodes as (
+                select node_id from {COMPONENTS} where component_id = ?
+            ),
+
+            refused as (
+                select node_id, linked_node_id, refusal_kind || ': ' || refusal_reason as refusal
+                from {REFUSED}
+            )
+
+            select refused.node_id, refused.linked_node_id, refused.refusal
+            from refused
+            inner join person_nodes on refused.node_id = person_nodes.node_id
+            union
+            select refused.linked_node_id, refused.node_id, refused.refusal
+            from refused
+            inner join person_nodes on refused.linked_node_id = person_nodes.node_id
+            where refused.node_id not in (select node_id from person_nodes)
+            order by 1, 2, 3
+            """,
+            [component_id],
+        ).fetchall()
+    except duckdb.CatalogException:
+        return []
+    return [(step(node).label, step(other).label, scrub_pii(refusal)) for node, other, refusal in rows]
 
 
 def _locate(connection: duckdb.DuckDBPyConnection, reference: str, node_id: str) -> tuple[str, str]:
@@ -197,10 +320,15 @@ def _adjacency(connection: duckdb.DuckDBPyConnection, component_id: str) -> dict
 
 def _history(connection: duckdb.DuckDBPyConnection, one_id: str) -> list[HistoryEvent]:
     try:
+        columns = {name for (name,) in connection.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = 'marts' and table_name = 'identity_one_id_history'").fetchall()}
+        # A history built before cause_reason existed has none to show.
+        reason = "cause_reason" if "cause_reason" in columns else "null"
         rows = connection.execute(
             f"""
             select event_at, event_type, one_id_before, one_id_after, cause_edge_change,
-                cause_source_record_key, cause_id_type, cause_id_value
+                cause_source_record_key, cause_id_type, cause_id_value, {reason} as cause_reason
             from {HISTORY}
             where one_id_before = ? or one_id_after = ?
             order by event_at, event_id
@@ -210,11 +338,13 @@ def _history(connection: duckdb.DuckDBPyConnection, one_id: str) -> list[History
     except duckdb.CatalogException:
         return []
     events = []
-    for event_at, event_type, before, after, change, record_key, id_type, id_value in rows:
+    for event_at, event_type, before, after, change, record_key, id_type, id_value, why in rows:
         parts = [change or "unknown"]
         if record_key:
             parts.append(record_label("r|" + record_key))
         if id_type:
             parts.append(f"{id_type} {mask_identifier(id_type, id_value)}")
+        if why:
+            parts.append(f"({scrub_pii(why)})")
         events.append(HistoryEvent(str(event_at)[:19], event_type, before, after, " ".join(parts)))
     return events

@@ -3,6 +3,7 @@ dbt builds isolated under bench/.work/, peak memory of child processes."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -17,17 +18,28 @@ WORK = ROOT / "bench" / ".work"
 VENV_BIN = Path(sys.executable).parent
 
 
+def generator_fingerprint() -> str:
+    """A hash of the demo generator's source: data made by another generator (a new trap, another
+    distribution) is made again rather than reused."""
+    digest = hashlib.sha256()
+    for path in [ROOT / "activation" / "demo_data.py", *sorted((ROOT / "activation" / "demo").glob("*.py"))]:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 def demo_data(people: int, seed: int, log=print) -> tuple[Path, Path, dict]:
     """Landing files and truth for (people, seed) under bench/.work/data/, generated once and
-    reused while the marker file says the same people and seed completed, with every landing
-    table the generator writes now (a newer generator may add one)."""
+    reused while the marker file says the same people and seed completed with the same generator
+    (generator_fingerprint), with every landing table it writes."""
     base = WORK / "data" / f"people_{people}_seed_{seed}"
     raw, truth, marker = base / "raw", base / "truth", base / "complete.json"
+    fingerprint = generator_fingerprint()
     if marker.exists():
         info = json.loads(marker.read_text())
         from activation.demo_data import LANDING_TABLES
 
         if (info.get("people") == people and info.get("seed") == seed
+                and info.get("generator") == fingerprint
                 and set(LANDING_TABLES) <= set(info.get("rows", {}))):
             log(f"demo data: reusing {base.relative_to(ROOT)} (people={people}, seed={seed})")
             return raw, truth, info
@@ -38,8 +50,8 @@ def demo_data(people: int, seed: int, log=print) -> tuple[Path, Path, dict]:
     log(f"demo data: generating people={people} seed={seed} into {base.relative_to(ROOT)} ...")
     started = time.perf_counter()
     counts = generate(raw, truth, people=people, seed=seed, file_format="parquet")
-    info = {"people": people, "seed": seed, "seconds": round(time.perf_counter() - started, 1),
-            "rows": counts}
+    info = {"people": people, "seed": seed, "generator": fingerprint,
+            "seconds": round(time.perf_counter() - started, 1), "rows": counts}
     marker.write_text(json.dumps(info, indent=1))
     log(f"demo data: done in {info['seconds']} s")
     return raw, truth, info

@@ -1,5 +1,6 @@
 """One ID accuracy benchmark: demo data with all its traps -> dbt build of the One ID models ->
-pairwise precision / recall against the generator's ground truth.
+pairwise precision / recall against the generator's ground truth, and the persons over-merged
+through a recycled phone number (both holders in one one_id).
 
     .venv/bin/python bench/one_id_accuracy.py [--people 10000] [--seed 7]
 
@@ -23,6 +24,8 @@ from bench._common import ROOT, WORK, dbt_build_cmd, dbt_env, demo_data, measure
 from bench.metrics import one_id_metrics  # noqa: E402
 
 GOALS = {"precision": 0.999, "recall": 0.99}
+# And no one_id may hold both holders of a recycled phone number (二次放号).
+RECYCLED_FLAG = "trap_recycled_phone"
 
 
 def trap_flags(truth_dir: Path, joined) -> dict[str, str]:
@@ -42,6 +45,16 @@ def trap_flags(truth_dir: Path, joined) -> dict[str, str]:
         if len(chosen):
             out[name] = (out[name] + ", " if out[name] else "") + f"none of them {int((~chosen.any(axis=1)).sum())}"
     return out
+
+
+def recycled_over_merges(truth_dir: Path, joined) -> tuple[int, int]:
+    """(persons in a one_id with the other holder of their recycled number, recycled pairs)."""
+    persons = pd.read_parquet(truth_dir / "persons.parquet", columns=["person_id", "phone", RECYCLED_FLAG])
+    holders = persons[persons[RECYCLED_FLAG]]
+    cells = joined[["person_id", "one_id"]].drop_duplicates().merge(holders, on="person_id")
+    together = cells.groupby(["phone", "one_id"]).person_id.nunique()
+    merged_phones = together[together > 1].index.get_level_values("phone").unique()
+    return int(holders.phone.isin(merged_phones).sum()), holders.phone.nunique()
 
 
 def main(argv=None) -> int:
@@ -90,6 +103,7 @@ def main(argv=None) -> int:
     missing_pred = int(joined["missing_in_prediction"].sum())
 
     flags = trap_flags(truth_dir, joined)
+    recycled_merged, recycled_pairs = recycled_over_merges(truth_dir, joined)
 
     print()
     print(f"One ID accuracy, people={args.people:,} seed={args.seed}")
@@ -108,6 +122,8 @@ def main(argv=None) -> int:
     print(f"    their trap flags:          {flags['under'] or '-'}")
     print(f"  largest one_id              {m.largest_records:>10,} records, {m.largest_true_persons:,}"
           f" true person(s)  ({m.largest_one_id})")
+    print(f"  recycled phone numbers      {recycled_pairs:>10,}  (pairs of holders years apart)")
+    print(f"    persons over-merged through one {recycled_merged:>4,}  (in a one_id with the other holder)")
     print()
     failed = False
     for name, goal in GOALS.items():
@@ -115,9 +131,13 @@ def main(argv=None) -> int:
         ok = value >= goal
         failed |= not ok
         print(f"  goal {name} >= {goal}: {value:.6f}  {'PASS' if ok else 'FAIL'}")
+    ok = recycled_merged == 0
+    failed |= not ok
+    print(f"  goal no person over-merged through a recycled number: {recycled_merged}  {'PASS' if ok else 'FAIL'}")
     (run_dir / "metrics.json").write_text(json.dumps(
         {**m.as_dict(), "passes": passes, "missing_in_truth": missing_truth,
-         "missing_in_prediction": missing_pred}, indent=1, default=str))
+         "missing_in_prediction": missing_pred, "recycled_pairs": recycled_pairs,
+         "recycled_over_merged_persons": recycled_merged}, indent=1, default=str))
     return 1 if failed else 0
 
 

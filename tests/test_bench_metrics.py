@@ -57,3 +57,18 @@ def test_everything_merged():
 def test_missing_values_are_rejected():
     with pytest.raises(ValueError):
         one_id_metrics(_records([("p1", None)]))
+
+
+def test_recycled_over_merges_counts_both_holders_of_a_merged_number(tmp_path):
+    from bench.one_id_accuracy import recycled_over_merges
+
+    pd.DataFrame({
+        "person_id": ["old1", "new1", "old2", "new2", "p5"],
+        "phone": ["13100000001", "13100000001", "13100000002", "13100000002", "13100000005"],
+        "trap_recycled_phone": [True, True, True, True, False],
+    }).to_parquet(tmp_path / "persons.parquet")
+    # Number 1's holders share one_id a; number 2's are apart (b and c); p5 is alone.
+    joined = _records([("old1", "a"), ("new1", "a"), ("new1", "a"), ("old2", "b"), ("new2", "c"), ("p5", "d")])
+    assert recycled_over_merges(tmp_path, joined) == (2, 2)
+    joined = _records([("old1", "a"), ("new1", "e"), ("old2", "b"), ("new2", "c"), ("p5", "d")])
+    assert recycled_over_merges(tmp_path, joined) == (0, 2)

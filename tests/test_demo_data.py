@@ -219,7 +219,8 @@ def test_truth_covers_every_customer_record_exactly_once(tables, truth) -> None:
     assert persons.person_id.is_unique and len(persons) == PEOPLE
     assert set(person_records.person_id) <= set(persons.person_id)
     assert persons.record_count.sum() == len(person_records)
-    assert persons.phone.is_unique
+    # Only the two holders of a recycled number share one.
+    assert (persons.phone.duplicated(keep=False) == persons.trap_recycled_phone).all()
 
 
 def test_people_span_one_to_four_channels_and_several_keys(truth) -> None:
@@ -577,10 +578,11 @@ def test_wechat_openids_differ_per_app_and_unionid_is_shared(tables) -> None:
 
 # --- a reference One ID resolver: the truth must be reachable without names ----------------------------
 
-def resolve(tables, block_over_shared: bool = True) -> pd.DataFrame:
+def resolve(tables, block_over_shared: bool = True, time_aware: bool = True) -> pd.DataFrame:
     """A safe resolver per the contract: normalise identifiers, block store phones and identifiers on
-    more source records than dbt_project.yml allows, then join everything that shares an identifier
-    or an identity link (union-find). Never looks at names."""
+    more source records than dbt_project.yml allows, take a reassigned number away from its earlier
+    holder's records (reassigned_holdings), then join everything that shares an identifier or an
+    identity link (union-find). Never joins on names."""
     def key(system, record_id):
         return system.astype(str) + "|" + record_id.astype(str)
 
@@ -627,6 +629,9 @@ def resolve(tables, block_over_shared: bool = True) -> pd.DataFrame:
         most_in_one_system = per_system.groupby(level="identifier").max()
         blocked |= set(most_in_one_system[most_in_one_system > identity_threshold()].index)
     held = held[~held.identifier.isin(blocked)]
+    if time_aware:
+        dropped = reassigned_holdings(tables, held)
+        held = held[~pd.MultiIndex.from_frame(held[["record", "identifier"]]).isin(dropped)]
 
     links = tables["identity_links"]
     left = normal_ids(normal, links.left_id_type, links.left_id_value, links.left_id_namespace)
@@ -653,6 +658,57 @@ def resolve(tables, block_over_shared: bool = True) -> pd.DataFrame:
         if ru != rv:
             parent[ru] = rv
     return pd.DataFrame({"key": all_records, "cluster": [find(i) for i in nodes.get_indexer(all_records)]})
+
+
+def record_profiles(tables) -> pd.DataFrame:
+    """Each record's active period and stable attributes (the name: the CRM's registered one),
+    as the contract describes them."""
+    c, p, m, w, a = (tables[t] for t in CUSTOMER_TABLES)
+    frames = [
+        pd.DataFrame({"record": "crm|" + c.member_id, "start": c.registered_at, "end": c.updated_at,
+                      "birth_date": c.birth_date, "gender": c.gender, "name": c.full_name}),
+        pd.DataFrame({"record": "pos|" + p.pos_customer_id, "start": p.first_seen_at, "end": p.updated_at}),
+        pd.DataFrame({"record": m.platform + "|" + m.buyer_id, "start": m.first_order_at.fillna(m.updated_at),
+                      "end": m.updated_at}),
+        pd.DataFrame({"record": "miniprogram|" + w.openid, "start": w.registered_at, "end": w.updated_at,
+                      "gender": w.gender}),
+        pd.DataFrame({"record": "app|" + a.app_user_id, "start": a.registered_at, "end": a.updated_at}),
+    ]
+    profiles = pd.concat(frames, ignore_index=True)
+    profiles["gender"] = profiles.gender.where(profiles.gender.isin(["M", "F"]))
+    profiles["name"] = profiles.name.str.replace(" ", "")
+    return profiles.set_index("record")
+
+
+def reassigned_holdings(tables, held: pd.DataFrame, gap_days: int = 120) -> pd.MultiIndex:
+    """(record, identifier) pairs of a number's earlier holder: the identifier's records fall into
+    periods more than gap_days apart, and the later period's known birth date, gender or name
+    (the name only where the birth dates do not agree) differs from the earlier one's."""
+    profiles = record_profiles(tables)
+    shared = held[held.identifier.map(held.identifier.value_counts()) > 1]
+    rows = shared.join(profiles, on="record").sort_values(["identifier", "start", "record"])
+    earlier_end = rows.groupby("identifier").end.transform(lambda end: end.cummax().shift())
+    rows["era"] = (rows.start > earlier_end + pd.Timedelta(days=gap_days)).groupby(rows.identifier).cumsum()
+
+    def known(values: pd.Series):
+        values = values.dropna().unique()
+        return values[0] if len(values) == 1 else None
+
+    eras = rows.groupby(["identifier", "era"])[["birth_date", "gender", "name"]].agg(known).reset_index()
+    eras["prev_birth"] = eras.groupby("identifier").birth_date.shift()
+    eras["prev_gender"] = eras.groupby("identifier").gender.shift()
+    eras["prev_name"] = eras.groupby("identifier").name.shift()
+
+    def differ(left, right):
+        return left.notna() & right.notna() & (left != right)
+
+    same_birth = eras.birth_date.notna() & (eras.birth_date == eras.prev_birth)
+    eras["new_holder"] = (differ(eras.birth_date, eras.prev_birth) | differ(eras.gender, eras.prev_gender)
+                          | (differ(eras.name, eras.prev_name) & ~same_birth))
+    eras["holder"] = eras.groupby("identifier").new_holder.cumsum()
+    rows = rows.merge(eras[["identifier", "era", "holder"]], on=["identifier", "era"])
+    latest = rows.groupby("identifier").holder.transform("max")
+    return pd.MultiIndex.from_frame(rows.loc[rows.holder < latest, ["record", "identifier"]])
 
 
 def normal_ids(normal, types, values, namespaces) -> np.ndarray:
@@ -684,6 +740,41 @@ def test_a_safe_resolver_reaches_the_truth(tables, truth) -> None:
 def test_the_traps_catch_a_resolver_that_does_not_block_shared_identifiers(tables, truth) -> None:
     precision, _ = pairwise(resolve(tables, block_over_shared=False), truth)
     assert precision < 0.9
+
+
+def test_recycled_numbers_catch_a_resolver_that_ignores_time(tables, truth) -> None:
+    persons = truth["persons"]
+    holders = persons[persons.trap_recycled_phone]
+    assert len(holders) == 2 * 10  # max(10, 2000 people / 200) pairs
+    clusters = resolve(tables, time_aware=False)
+    records = truth["person_records"].assign(key=lambda t: t.source_system + "|" + t.source_record_id)
+    joined = records.merge(clusters, on="key").query("person_id in @holders.person_id")
+    persons_per_cluster = joined.groupby("cluster").person_id.nunique()
+    assert (persons_per_cluster == 2).sum() == 10  # every pair merged
+    precision, _ = pairwise(clusters, truth)
+    assert precision < 0.999
+
+
+def test_recycled_numbers_hold_two_people_years_apart_with_evidence(tables, truth) -> None:
+    persons = truth["persons"]
+    holders = persons[persons.trap_recycled_phone]
+    records = truth["person_records"].merge(holders[["person_id", "phone"]], on="person_id")
+    profiles = record_profiles(tables)
+    records = records.join(profiles, on=records.source_system + "|" + records.source_record_id)
+    spans = records.groupby(["phone", "person_id"]).agg(start=("start", "min"), end=("end", "max"),
+                                                       systems=("source_system", "unique"))
+    for phone, pair in spans.groupby(level="phone"):
+        old, new = pair.sort_values("start").itertuples()
+        assert list(old.systems) == ["crm"]  # a member with nothing but an old CRM record
+        assert (new.start - old.end).days > 200
+        old_person = holders.set_index("person_id").loc[old.Index[1]]
+        new_person = holders.set_index("person_id").loc[new.Index[1]]
+        assert old_person.full_name != new_person.full_name
+        if "crm" not in new.systems:  # across systems: opposite genders, shown on both sides
+            assert {old_person.gender, new_person.gender} == {"M", "F"}
+            shown = records[records.person_id.isin([old.Index[1], new.Index[1]])
+                            & records.source_system.isin(["crm", "miniprogram"])].gender
+            assert shown.notna().all(), phone
 
 
 def test_matching_on_name_and_birth_date_would_merge_different_persons(tables, truth) -> None:
@@ -730,7 +821,9 @@ def test_chunks_keep_ids_unique_and_output_deterministic(tmp_path, monkeypatch) 
                        ("suppression_list", ["suppression_id"])):
         assert not read(raw, table).duplicated(key).any(), table
     truth = pd.read_parquet(tmp_path / "a" / "truth" / "persons.parquet")
-    assert truth.person_id.is_unique and len(truth) == 900 and truth.phone.is_unique
+    assert truth.person_id.is_unique and len(truth) == 900
+    # Only the two holders of a recycled number share one.
+    assert (truth.phone.duplicated(keep=False) == truth.trap_recycled_phone).all()
     assert truth.is_cashier.sum() == 1
 
 

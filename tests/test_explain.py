@@ -1,5 +1,6 @@
 """`activate explain`: the shortest chain of identifiers between two records of one person,
-each identifier masked, on a tiny hand-made warehouse shaped like the dbt One ID tables."""
+each identifier masked, and what keeps two persons apart (the links One ID refused), on a tiny
+hand-made warehouse shaped like the dbt One ID tables."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from activation.cli import main
-from activation.explain import shortest_path
+from activation.explain import path_apart, shortest_path
 from activation.masking import mask_identifier
 
 # Person A: crm:M1 -phone- pos:P1 -email- app:U1, and app:U1 also has a device; a link ties
@@ -28,6 +29,10 @@ EDGES = [
     ("r|crm|M2", "r|crm|M2"),
 ]
 PERSON_A, PERSON_B = "od_aaaaaaaaaaaaaaaaaaaa", "od_bbbbbbbbbbbbbbbbbbbb"
+# crm:M2 once held Alice's phone: One ID refused that edge (the number was reassigned).
+REASSIGNED = ("last seen with this holder on 2019-05-01, with the next from 2025-01-10 (2081 days later, more"
+              " than 120), on crm:M1; birth_date differ")
+REFUSED = [("r|crm|M2", "i|phone|" + PHONE, "reassigned", REASSIGNED)]
 
 
 @pytest.fixture
@@ -63,6 +68,9 @@ def warehouse(tmp_path):
             ["e1", "merge", "od_cccccccccccccccccccc", PERSON_A, "pos|P1", "email", EMAIL, "added",
              dt.datetime(2026, 11, 1, 8, 0)],
         )
+        connection.execute("create table intermediate.int_identity_edges_refused (node_id varchar, "
+                           "linked_node_id varchar, refusal_kind varchar, refusal_reason varchar)")
+        connection.executemany("insert into intermediate.int_identity_edges_refused values (?, ?, ?, ?)", REFUSED)
     return path
 
 
@@ -92,37 +100,50 @@ def test_no_phone_or_email_is_ever_printed_in_full(warehouse):
         assert "o123456789" not in output
 
 
-def test_records_of_different_persons_are_told_apart(warehouse):
+def test_records_of_different_persons_are_told_apart_with_what_keeps_them_apart(warehouse):
+    result = _explain(warehouse, "app:U1", "crm:M2")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "app:U1 and crm:M2 are different persons:"
+    assert PERSON_A in lines[1] and PERSON_B in lines[2]
+    assert lines[3].startswith("What keeps them apart")
+    steps = [line.split(None, 1) for line in lines[4:] if not line.startswith("      ")]
+    assert steps == [["record", "app:U1"], ["identifier", "email a***@example.com"], ["record", "pos:P1"],
+                     ["identifier", "phone 138****5678"], ["record", "crm:M2"]]
+    # Only the last step was refused, and it says why.
+    assert lines[-1] == f"      refused as reassigned: {REASSIGNED}"
+    assert sum(line.startswith("      refused") for line in lines) == 1
+
+
+def test_a_warehouse_without_refused_edges_says_to_build(warehouse):
+    with duckdb.connect(str(warehouse)) as connection:
+        connection.execute("drop table intermediate.int_identity_edges_refused")
     result = _explain(warehouse, "crm:M1", "crm:M2")
     assert result.exit_code == 0, result.output
-    assert "different persons" in result.output
-    assert PERSON_A in result.output and PERSON_B in result.output
+    assert "different persons" in result.output and "run dbt build" in result.output
 
 
-def test_a_one_id_alone_lists_its_records_links_and_history(warehouse):
-    result = _explain(warehouse, PERSON_A)
+def test_a_person_lists_the_links_refused_at_it(warehouse):
+    result = _explain(warehouse, "crm:M2")
     assert result.exit_code == 0, result.output
-    assert result.output.startswith(f"{PERSON_A}: 3 records")
-    assert "phone 138****5678" in result.output and "crm:M1, pos:P1" in result.output
-    assert "email a***@example.com" in result.output
-    assert "device_id ab***56 ~ wechat_openid wxapp:o1***89" in result.output
-    assert f"merge  od_cccccccccccccccccccc -> {PERSON_A}  cause: added pos:P1 email a***@example.com" \
-        in result.output
+    assert "Links One ID refused here" in result.output
+    assert f"crm:M2 ~ phone 138****5678\n      reassigned: {REASSIGNED}" in result.output
 
 
-def test_unknown_records_and_malformed_references_fail_cleanly(warehouse):
-    unknown = _explain(warehouse, "crm:M404", "crm:M1")
-    assert unknown.exit_code == 1 and "No source record 'crm:M404'" in unknown.output
-    malformed = _explain(warehouse, "M1", "crm:M1")
-    assert malformed.exit_code == 1 and "<source_system>:<source_record_id>" in malformed.output
-    nobody = _explain(warehouse, "od_00000000000000000000")
-    assert nobody.exit_code == 1 and "No records have one_id" in nobody.output
+def test_the_chain_apart_is_the_shortest_and_stops_when_nothing_connects():
+    first, second, third, phone, email = "r|crm|A", "r|crm|B", "r|crm|C", "i|phone|13800000001", "i|email|x@y.cn"
+    edges = {first: [(first, phone, "over_limit: joins 2 phone values"), (first, email, None)],
+             phone: [(phone, second, None)], email: [(email, phone, None)], second: [], third: []}
 
+    def neighbours(nodes):
+        rows = [row for node in nodes for row in edges.get(node, [])]
+        return sorted(rows, key=lambda row: (row[2] is not None, row))
 
-def test_shortest_path_is_breadth_first_and_stable():
-    adjacency = {"a": {"x", "y"}, "x": {"a", "b"}, "y": {"a", "c"}, "c": {"y", "b"}, "b": {"x", "c"}}
-    assert shortest_path(adjacency, "a", "b") == ["a", "x", "b"]
-    assert shortest_path(adjacency, "a", "z") == []
+    chain = path_apart(neighbours, first, second)
+    # One refused step (A - phone - B) is shorter than the kept way round through the e-mail.
+    assert [(step.label, step.refused) for step in chain] == [
+        ("crm:A", None), ("phone 138****0001", "over_limit: joins 2 phone values"), ("crm:B", None)]
+    assert path_apart(neighbours, first, third) == []
 
 
 @pytest.mark.parametrize(("id_type", "value", "masked"), [

@@ -9,6 +9,14 @@ are unusable (a store phone, the cashier's phone, a test number, a masked phone,
 to a person with no other record, or carries another identifier that links it. The one exception
 is a deliberate 0.1% of persons whose marketplace record is masked and never bound
 (`has_unlinkable_record` in the truth).
+
+Recycled numbers (二次放号, `trap_recycled_phone` in the truth): pairs of persons with one mobile
+number, years apart. The old holder is a member with nothing but a CRM record, registered years
+before the history starts and silent since; the carrier gave the number to the new holder, who
+shows up long after (more than 200 days, well beyond the carriers' 90-day quarantine), in the CRM
+too or only in the mini program. Each pair carries evidence a resolver can see, or the truth would
+not be reachable: different full names on two CRM records, or opposite genders shown by the CRM
+member and the mini program user (a mini program only knows a nickname, no name or birth date).
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import pyarrow as pa
 
 from activation.demo import catalog as cat
 from activation.demo.encode import (
-    affine_permutation, arrow_dates, arrow_strings, arrow_timestamps,
+    US_PER_DAY, affine_permutation, arrow_dates, arrow_strings, arrow_timestamps,
     digit_matrix, local_to_utc_us, masked_phones, matrix_to_numpy, messy_cards, messy_emails,
     messy_phones, mix64, prefixed, quota, rank_within_groups, sequence_ids, weighted_choice,
 )
@@ -86,6 +94,11 @@ MIN_SHARED_TRAP_RECORDS = 25
 CASHIER_WALK_INS_AT_SCALE = 300   # from 10,000 people up
 NAME_TWIN_PAIRS_PER_PERSON = 1 / 500
 UNLINKABLE_SHARE = 0.001
+# Recycled numbers: pairs per person (half of them across systems), days from the old holder's
+# last activity to the new holder's first record, and how long the old holder was active.
+RECYCLED_PAIRS_PER_PERSON = 1 / 200
+RECYCLED_SILENT_DAYS = (200, 6 * 365)
+RECYCLED_ACTIVE_DAYS = (30, 4 * 365)
 
 
 def trap_totals(people: int) -> dict[str, int]:
@@ -95,6 +108,7 @@ def trap_totals(people: int) -> dict[str, int]:
         "test_per_value": max(MIN_SHARED_TRAP_RECORDS, people // 2_000),
         "name_twin_pairs": max(10, int(people * NAME_TWIN_PAIRS_PER_PERSON)),
         "unlinkable": int(people * UNLINKABLE_SHARE),
+        "recycled_pairs": max(10, int(people * RECYCLED_PAIRS_PER_PERSON)),
     }
 
 
@@ -133,6 +147,8 @@ class People:
     groups: np.ndarray = None   # (n, 5) bool
     flags: dict[str, np.ndarray] = field(default_factory=dict)
     base_day: np.ndarray = None  # first contact with the brand (local day), set by trades
+    recycled: np.ndarray = None  # (pairs, 2): old holder, new holder of a recycled number
+    shows_gender: np.ndarray = None  # the CRM / mini program must show this person's gender
 
 
 @dataclass
@@ -237,8 +253,10 @@ def _choose_groups(rng: np.random.Generator, people: People) -> np.ndarray:
     return groups
 
 
-def build_records(rng: np.random.Generator, world: World, people: People) -> tuple[Records, dict]:
-    """Customer records (identifiers only; times come later) and the identity-link specs."""
+def build_records(rng: np.random.Generator, world: World, people: People,
+                  trap_rng: np.random.Generator) -> tuple[Records, dict]:
+    """Customer records (identifiers only; times come later) and the identity-link specs.
+    trap_rng draws the recycled numbers, so that adding them left every other draw as it was."""
     n, salts, catalog = people.n, world.salts, world.catalog
     index = people.start + np.arange(n, dtype=np.int64)
     groups = _choose_groups(rng, people)
@@ -348,6 +366,7 @@ def build_records(rng: np.random.Generator, world: World, people: People) -> tup
         "has_unionid": wechat[app_p] & ~people.openid_only[app_p] & (rng.random(app_p.size) < APP_UNIONID_SHARE),
     }
 
+    _recycle_numbers(trap_rng, world, people, crm, mp)
     _place_traps(rng, world, people, single, crm, pos, market_frames, app)
     links = _identity_links(rng, people, single, crm, pos, market_frames, mp, app, person_crm_row)
     _raw_identifier_values(rng, world, people, crm, pos, market_frames, mp, app)
@@ -374,6 +393,44 @@ def _pick(rng: np.random.Generator, candidates: np.ndarray, count: int) -> np.nd
     return np.sort(rng.choice(candidates, size=count, replace=False)) if count else candidates[:0]
 
 
+def _recycle_numbers(rng, world: World, people: People, crm, mp) -> None:
+    """Pick this chunk's recycled-number pairs and give each old holder its new holder's number,
+    with evidence a resolver can see (different names; opposite genders, shown, across systems)."""
+    n, groups = people.n, people.groups
+    pairs = quota(world.traps["recycled_pairs"], people.start, n, world.people)
+    regular = ~people.is_cashier & ~people.openid_only
+    crm_only = groups[:, G_CRM] & (groups.sum(axis=1) == 1)
+    # Old holders: members who never bought and have nothing but their CRM record.
+    old = _pick(rng, np.flatnonzero(regular & crm_only & (people.persona == PROSPECT)), pairs)
+    taken = np.zeros(n, dtype=bool)
+    taken[old] = True
+    mp_phone = np.zeros(n, dtype=bool)
+    mp_phone[mp["person"]] = mp["phone_kind"] == PH_REAL
+    # New holders: in the CRM (one system), or with the number on their mini program user and
+    # no CRM record (across systems).
+    across = _pick(rng, np.flatnonzero(regular & ~taken & ~groups[:, G_CRM] & mp_phone), pairs // 2)
+    within = _pick(rng, np.flatnonzero(regular & ~taken & groups[:, G_CRM]), pairs - across.size)
+    new = rng.permutation(np.concatenate([within, across]))[:old.size]
+    old = old[:new.size]
+
+    people.phone[old] = people.phone[new]
+    # Two strangers rarely share a name; where these do, the old holder's given name changes.
+    same = old[people.full_name[old] == people.full_name[new]]
+    surname = np.strings.slice(people.full_name[same], 0, 1)
+    renamed = np.strings.add(surname, "子")
+    people.full_name[same] = np.where(renamed == people.full_name[same], np.strings.add(surname, "丑"), renamed)
+    people.birth_day[old] -= np.where(people.birth_day[old] == people.birth_day[new], 365, 0)
+    cross = ~groups[new, G_CRM]
+    people.gender[old[cross]] = np.where(people.gender[new[cross]] == "F", "M", "F")
+    people.shows_gender = np.zeros(n, dtype=bool)
+    people.shows_gender[old[cross]] = True
+    people.shows_gender[new[cross]] = True
+    people.recycled = np.stack([old, new], axis=1)
+    people.flags["trap_recycled_phone"] = np.zeros(n, dtype=bool)
+    people.flags["trap_recycled_phone"][old] = True
+    people.flags["trap_recycled_phone"][new] = True
+
+
 def _place_traps(rng, world: World, people: People, single, crm, pos, market_frames, app) -> None:
     """Put the shared identifiers on records where they cannot break a person's linkability."""
     start, size, total = people.start, people.n, world.people
@@ -389,9 +446,11 @@ def _place_traps(rng, world: World, people: People, single, crm, pos, market_fra
     pos["phone_kind"][cashier_rows] = PH_CASHIER
     pos["store"][cashier_rows] = world.catalog.cashier_store
 
-    # Test numbers on CRM members, walk-in-only POS customers and app users.
+    # Test numbers on CRM members, walk-in-only POS customers and app users (not on a recycled
+    # number: its trap needs it on both holders' records).
+    recycled = flags["trap_recycled_phone"]
     per_value = quota(traps["test_per_value"], start, size, total)
-    crm_rows = np.flatnonzero(crm["phone_kind"] == PH_REAL)
+    crm_rows = np.flatnonzero((crm["phone_kind"] == PH_REAL) & ~recycled[crm["person"]])
     pos_rows = np.flatnonzero(single[pos["person"]] & (pos["phone_kind"] != PH_CASHIER))
     app_rows = np.arange(app["person"].size)
     pool = np.concatenate([crm_rows, pos_rows + 10**9, app_rows + 2 * 10**9])
@@ -414,7 +473,7 @@ def _place_traps(rng, world: World, people: People, single, crm, pos, market_fra
         frame.setdefault("placeholder_value", np.zeros(frame["person"].size, dtype=np.int64))[rows] = email_value[mine]
 
     # Pairs of different members with the same full name and birth date.
-    members = crm["person"][~people.is_cashier[crm["person"]]]
+    members = crm["person"][~people.is_cashier[crm["person"]] & ~recycled[crm["person"]]]
     pairs = _pick(rng, members, 2 * quota(traps["name_twin_pairs"], start, size, total))
     pairs = rng.permutation(pairs)
     if pairs.size % 2:
@@ -568,6 +627,23 @@ def assign_record_times(rng: np.random.Generator, world: World, people: People, 
     records.updated_us = registered + ((world.end_us - registered) * rng.random(registered.size)).astype(np.int64)
 
 
+def date_recycled_numbers(rng: np.random.Generator, world: World, people: People, records: Records) -> None:
+    """Move each old holder's CRM record back in time: last active RECYCLED_SILENT_DAYS before the
+    new holder's first record, after RECYCLED_ACTIVE_DAYS of membership."""
+    if people.recycled is None or not people.recycled.size:
+        return
+    old, new = people.recycled[:, 0], people.recycled[:, 1]
+    first_registered = np.full(people.n, world.end_us, dtype=np.int64)
+    np.minimum.at(first_registered, records.person, records.registered_us)
+    crm_row = np.full(people.n, -1, dtype=np.int64)
+    crm_row[records.cols[K_CRM]["person"]] = records.rows(K_CRM)
+    row = crm_row[old]
+    seconds = rng.integers(0, 86_400, (2, old.size)) * 1_000_000
+    updated = first_registered[new] - rng.integers(*RECYCLED_SILENT_DAYS, old.size) * US_PER_DAY - seconds[0]
+    records.updated_us[row] = updated
+    records.registered_us[row] = updated - rng.integers(*RECYCLED_ACTIVE_DAYS, old.size) * US_PER_DAY - seconds[1]
+
+
 # --- landing tables -----------------------------------------------------------------------------
 
 MEMBER_LEVELS = np.array(["normal", "silver", "gold", "platinum"])
@@ -603,7 +679,7 @@ def customer_tables(rng, world: World, people: People, records: Records) -> dict
                            & np.isin(p, records.cols[K_TMALL]["person"]), "tmall", reg_channel)
     in_store = reg_channel == "pos"
     crm["registration_store"] = np.where(in_store, people.home_store[p], -1)
-    gender = np.where(rng.random(p.size) < 0.08, "U", people.gender[p])
+    gender = np.where((rng.random(p.size) < 0.08) & ~people.shows_gender[p], "U", people.gender[p])
     out["crm_members"] = {
         "member_id": arrow_strings(crm["member_id"]),
         "member_card_no": arrow_strings(crm["card"]),
@@ -684,7 +760,8 @@ def customer_tables(rng, world: World, people: People, records: Records) -> dict
             "unionid": arrow_strings(people.unionid[p], has_unionid),
             "phone": arrow_strings(phone_raw, phone_valid),
             "nickname": arrow_strings(nickname, profile),
-            "gender": arrow_strings(np.where(profile & (rng.random(p.size) < 0.8), people.gender[p], "U")),
+            "gender": arrow_strings(np.where(profile & ((rng.random(p.size) < 0.8) | people.shows_gender[p]),
+                                             people.gender[p], "U")),
             "city": arrow_strings(city, profile & (rng.random(p.size) < 0.7)),
             "registered_at": arrow_timestamps(reg[rows]),
             "updated_at": arrow_timestamps(upd[rows]),
@@ -795,6 +872,6 @@ def truth_columns(people: People, records: Records) -> tuple[dict, dict]:
         "is_cashier": pa.array(people.is_cashier),
     }
     for name in ("trap_store_phone", "trap_cashier_phone", "trap_test_phone", "trap_placeholder_email",
-                 "trap_name_twin", "has_unlinkable_record", "has_zero_device_id"):
+                 "trap_name_twin", "trap_recycled_phone", "has_unlinkable_record", "has_zero_device_id"):
         persons[name] = pa.array(people.flags[name])
     return person_records, persons

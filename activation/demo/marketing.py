@@ -126,8 +126,9 @@ def suppressions(rng: np.random.Generator, world: World, people: People) -> dict
     share = {kind: quota(total, people.start, people.n, world.people) for kind, total in totals.items()}
     has_email = people.email != ""
     has_unionid = people.groups[:, G_WECHAT] & ~people.openid_only
-    # The cashier's walk-ins share one phone: keep the demo's suppressions about real people.
-    candidates = np.flatnonzero(~people.is_cashier)
+    # The cashier's walk-ins share one phone: keep the demo's suppressions about real people. A
+    # recycled number's holders are left out too: a complaint names the number, not its holder.
+    candidates = np.flatnonzero(~people.is_cashier & ~people.flags["trap_recycled_phone"])
     reasons = [reason for reason in SUPPRESSIONS_PER_10K for _ in range(share[reason])]
     reasons = reasons[:candidates.size]
     person = rng.choice(candidates, size=len(reasons), replace=False)

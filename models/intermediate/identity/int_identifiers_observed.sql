@@ -1,7 +1,17 @@
 {#- Every identifier column of every customer record, as (type, normalised value, raw value).
     One block per (staging model, id type, column); namespaced ids carry their namespace column.
     Links (two identifiers seen together, no customer record) come from identity_links and from
-    WeCom external contacts (an external_userid with its unionid). -#}
+    WeCom external contacts (an external_userid with its unionid).
+    observed_at is the last time the carrier was seen with it (a record's last update, a link's
+    observation); first_observed_at the first (the record's registration, first visit to a till or
+    first order; the link's observation): the carrier's active period, for time-aware One ID. -#}
+{%- set registration_columns = {
+    'stg_crm__members': 'registered_at',
+    'stg_pos__customers': 'first_seen_at',
+    'stg_marketplace__buyers': 'first_order_at',
+    'stg_miniprogram__users': 'registered_at',
+    'stg_app__users': 'registered_at',
+} -%}
 {%- set record_identifiers = [
     {'model': 'stg_crm__members', 'id_type': 'member_card', 'column': 'member_card_no'},
     {'model': 'stg_crm__members', 'id_type': 'phone', 'column': 'phone'},
@@ -38,6 +48,7 @@ with
                 identifier.column ~ '_raw',
                 identifier.get('namespace', 'null')
             ) }} as rejection_reason,
+            coalesce({{ registration_columns[identifier.model] }}, updated_at) as first_observed_at,
             updated_at as observed_at
 
         from {{ ref(identifier.model) }}
@@ -58,6 +69,7 @@ with
             {{ side }}_id_value_raw as id_value_raw,
             {{ identifier_rejection_reason(side ~ '_id_type', side ~ '_id_value_raw', side ~ '_id_namespace') }}
                 as rejection_reason,
+            observed_at as first_observed_at,
             observed_at
 
         from {{ ref('stg_identity__links') }}
@@ -81,6 +93,7 @@ with
                 'external_userid' if column == 'external_userid' else 'wechat_unionid_raw',
                 'null'
             ) }} as rejection_reason,
+            added_at as first_observed_at,
             added_at as observed_at
 
         from {{ ref('stg_wecom__external_contacts') }}

@@ -35,6 +35,7 @@ final as (
         identifiers_observed.link_id,
         identifiers_observed.id_type,
         identifiers_observed.id_value,
+        identifiers_observed.first_observed_at,
         identifiers_observed.observed_at
     from identifiers_observed
     left join identifiers_blocked

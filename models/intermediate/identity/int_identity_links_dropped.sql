@@ -1,9 +1,16 @@
-{#- Links cut to keep a person within the per-person limits (var onedata__identity_max_per_person,
-    for example at most one phone). When one identifier, such as a family tablet's device id or
-    an openid bound to two phones, joins carriers that hold more values of a limited type than
-    the limit allows, it keeps its links to the carriers of the highest-priority values and
-    loses the others. Priority: the value more of its carriers share, then the more recently
-    seen, then the smaller value, so the choice is deterministic. One row per cut link. -#}
+{#- Links cut so that a link never joins two people, one row per cut link and rule:
+
+    - over_limit: the per-person limits (var onedata__identity_max_per_person, for example at most
+      one phone). When one identifier, such as a family tablet's device id or an openid bound to
+      two phones, joins carriers that hold more values of a limited type than the limit allows,
+      it keeps its links to the carriers of the highest-priority values and loses the others.
+      Priority: the value more of its carriers share, then the more recently seen, then the
+      smaller value, so the choice is deterministic. A person has one phone at a time: the
+      limit counts within one limit period of the identifier (int_identifier_holders_assigned), so
+      phones held years apart by carriers that share a birth date are a phone change, not two
+      people.
+    - conflicting_attributes: records of one source system on one identifier whose stable
+      attributes conflict (int_identity_conflicts_detected), by the same priority. -#}
 {%- set max_per_person = var('onedata__identity_max_per_person') -%}
 
 with
@@ -11,6 +18,44 @@ with
 identifiers_usable as (
 
     select * from {{ ref('int_identifiers_usable') }}
+
+),
+
+identifier_holders as (
+
+    select * from {{ ref('int_identifier_holders_assigned') }}
+
+),
+
+identity_conflicts as (
+
+    select * from {{ ref('int_identity_conflicts_detected') }}
+
+),
+
+-- Only identifiers of several limit periods need theirs looked up; the others have one.
+later_limit_periods as (
+
+    select
+        carrier_node_id,
+        identifier_node_id,
+        limit_period_number
+    from identifier_holders
+    where limit_period_number > 1
+
+),
+
+-- Every observation with the limit period it counts in.
+bridges as (
+
+    select
+        identifiers_usable.*,
+        coalesce(later_limit_periods.limit_period_number, 1) as limit_period_number
+    from identifiers_usable
+    left join later_limit_periods
+        on
+            identifiers_usable.carrier_node_id = later_limit_periods.carrier_node_id
+            and identifiers_usable.identifier_node_id = later_limit_periods.identifier_node_id
 
 ),
 
@@ -31,17 +76,19 @@ bridged_values as (
 
     select
         bridges.identifier_node_id,
+        bridges.limit_period_number,
         limited_values.limited_type,
         limited_values.limited_value,
         limited_values.max_per_person,
         count(distinct bridges.carrier_node_id) as carrier_count,
         max(bridges.observed_at) as last_observed_at
-    from identifiers_usable as bridges
+    from bridges
     inner join limited_values
         on bridges.carrier_node_id = limited_values.carrier_node_id
     where bridges.id_type <> limited_values.limited_type
     group by
         bridges.identifier_node_id,
+        bridges.limit_period_number,
         limited_values.limited_type,
         limited_values.limited_value,
         limited_values.max_per_person
@@ -53,10 +100,10 @@ ranked_values as (
     select
         *,
         count(*) over (
-            partition by identifier_node_id, limited_type
+            partition by identifier_node_id, limit_period_number, limited_type
         ) as bridged_value_count,
         row_number() over (
-            partition by identifier_node_id, limited_type
+            partition by identifier_node_id, limit_period_number, limited_type
             order by carrier_count desc, last_observed_at desc, limited_value asc
         ) as value_rank
     from bridged_values
@@ -70,16 +117,17 @@ losing_values as (
 
 ),
 
-final as (
+over_limit as (
 
     select distinct
-        bridges.carrier_node_id,
-        bridges.identifier_node_id,
-        bridges.source_system,
-        bridges.source_record_id,
-        bridges.link_id,
-        bridges.id_type,
-        bridges.id_value,
+        losing_links.carrier_node_id,
+        losing_links.identifier_node_id,
+        losing_links.source_system,
+        losing_links.source_record_id,
+        losing_links.link_id,
+        losing_links.id_type,
+        losing_links.id_value,
+        'over_limit' as drop_rule,
         losing_values.limited_type,
         losing_values.bridged_value_count,
         losing_values.max_per_person,
@@ -97,10 +145,43 @@ final as (
         on
             losing_values.limited_type = limited_values.limited_type
             and losing_values.limited_value = limited_values.limited_value
-    inner join identifiers_usable as bridges
+    -- The few links that lose, then their limit period (joined last: it is the costly lookup).
+    inner join identifiers_usable as losing_links
         on
-            limited_values.carrier_node_id = bridges.carrier_node_id
-            and losing_values.identifier_node_id = bridges.identifier_node_id
+            limited_values.carrier_node_id = losing_links.carrier_node_id
+            and losing_values.identifier_node_id = losing_links.identifier_node_id
+    left join later_limit_periods
+        on
+            losing_links.carrier_node_id = later_limit_periods.carrier_node_id
+            and losing_links.identifier_node_id = later_limit_periods.identifier_node_id
+    where coalesce(later_limit_periods.limit_period_number, 1) = losing_values.limit_period_number
+
+),
+
+conflicting_attributes as (
+
+    select
+        carrier_node_id,
+        identifier_node_id,
+        source_system,
+        source_record_id,
+        cast(null as {{ dbt.type_string() }}) as link_id,
+        id_type,
+        id_value,
+        'conflicting_attributes' as drop_rule,
+        cast(null as {{ dbt.type_string() }}) as limited_type,
+        cast(null as {{ dbt.type_bigint() }}) as bridged_value_count,
+        cast(null as {{ dbt.type_int() }}) as max_per_person,
+        conflict_reason as drop_reason
+    from identity_conflicts
+
+),
+
+final as (
+
+    select * from over_limit
+    union all
+    select * from conflicting_attributes
 
 )
 

@@ -1,6 +1,8 @@
 {#- Every customer source record in one shape, with the attributes the golden record chooses from.
     source_priority ranks how far each system is trusted for personal attributes (1 = most),
-    from var onedata__survivorship_source_priority. -#}
+    from var onedata__survivorship_source_priority. full_name is the name a member registered in
+    the CRM: One ID compares it to refuse a join. A till's typed name (often an honorific), a
+    parcel's receiver and a nickname are only display_name. -#}
 {%- set null_string = 'cast(null as ' ~ dbt.type_string() ~ ')' -%}
 with
 
@@ -40,6 +42,7 @@ unioned as (
         source_system,
         source_record_id,
         full_name as display_name,
+        full_name,
         gender,
         province,
         city,
@@ -66,6 +69,7 @@ unioned as (
         source_system,
         source_record_id,
         full_name as display_name,
+        {{ null_string }} as full_name,
         'U' as gender,
         {{ null_string }} as province,
         {{ null_string }} as city,
@@ -92,6 +96,7 @@ unioned as (
         source_system,
         source_record_id,
         receiver_name as display_name,
+        {{ null_string }} as full_name,
         'U' as gender,
         province,
         city,
@@ -118,6 +123,7 @@ unioned as (
         source_system,
         source_record_id,
         nickname as display_name,
+        {{ null_string }} as full_name,
         gender,
         {{ null_string }} as province,
         city,
@@ -144,6 +150,7 @@ unioned as (
         source_system,
         source_record_id,
         {{ null_string }} as display_name,
+        {{ null_string }} as full_name,
         'U' as gender,
         {{ null_string }} as province,
         {{ null_string }} as city,

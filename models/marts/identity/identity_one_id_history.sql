@@ -7,13 +7,18 @@
       by this build; failing that, any edge this build added to the person.
     - split: part of the person one_id_before now belongs to one_id_after (a fresh id, or the
       person it joined); cause: an edge of the previous graph, removed by this build, with one end
-      in that part and the other outside it.
+      in that part and the other outside it. cause_refusal and cause_reason say why the edge went
+      (int_identity_edges_refused: a blocked identifier, a cut link, a reassigned identifier, a
+      steward's exclusion), or that the landing data no longer shows it.
 
-    full_refresh=false: the history is an audit trail; --full-refresh keeps it. -#}
+    full_refresh=false: the history is an audit trail; --full-refresh keeps it.
+    on_schema_change: a history built before cause_refusal and cause_reason existed gets them,
+    null on its old rows. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     full_refresh=false,
+    on_schema_change='append_new_columns',
 ) }}
 
 with
@@ -47,6 +52,12 @@ identity_graph_edges as (
 identity_components as (
 
     select * from {{ ref('int_identity_components') }}
+
+),
+
+identity_edges_refused as (
+
+    select * from {{ ref('int_identity_edges_refused') }}
 
 ),
 
@@ -250,11 +261,46 @@ causes as (
         one_id_after,
         cause_edge_change,
         case when node_id like 'r|%' then substr(node_id, 3) end as cause_source_record_key,
-        case when node_id like 'i|%' then node_id else linked_node_id end as cause_identifier_node_id,
+        -- An earlier holder's node of a reassigned identifier ('h|type|value|holder') names the
+        -- identifier as 'i|type|value' does.
+        case
+            when node_id like 'r|%' and linked_node_id like 'h|%'
+                then {{ dbt.concat([
+                    "'i|'",
+                    regexp_replace_all('substr(linked_node_id, 3)', '[|][0-9]+$', ''),
+                ]) }}
+            when node_id like 'i|%' then node_id
+            else linked_node_id
+        end as cause_identifier_node_id,
         node_id as cause_node_id,
         linked_node_id as cause_linked_node_id
     from ranked_causes
     where cause_rank = 1
+
+),
+
+-- Why a removed edge went: a safeguard that refuses it now (the first by name, if several).
+ranked_refusals as (
+
+    select
+        node_id,
+        linked_node_id,
+        refusal_kind,
+        refusal_reason,
+        row_number() over (partition by node_id, linked_node_id order by refusal_kind) as refusal_rank
+    from identity_edges_refused
+
+),
+
+removal_reasons as (
+
+    select
+        node_id,
+        linked_node_id,
+        refusal_kind,
+        refusal_reason
+    from ranked_refusals
+    where refusal_rank = 1
 
 ),
 
@@ -275,6 +321,12 @@ final as (
             length({{ dbt.split_part('causes.cause_identifier_node_id', "'|'", 2) }}) + 4
         ) as cause_id_value,
         causes.cause_edge_change,
+        case when causes.cause_edge_change = 'removed' then removal_reasons.refusal_kind end as cause_refusal,
+        case
+            when causes.cause_edge_change <> 'removed' then null
+            when removal_reasons.refusal_reason is not null then removal_reasons.refusal_reason
+            else 'no longer in the landing data'
+        end as cause_reason,
         causes.cause_node_id,
         causes.cause_linked_node_id,
         events.records_moved,
@@ -285,6 +337,10 @@ final as (
         on
             events.one_id_before = causes.one_id_before
             and events.one_id_after = causes.one_id_after
+    left join removal_reasons
+        on
+            causes.cause_node_id = removal_reasons.node_id
+            and causes.cause_linked_node_id = removal_reasons.linked_node_id
 
 )
 

@@ -1,7 +1,11 @@
 {#- What One ID refused to stitch, for a data steward to review: every blocked identifier with
-    its reason, and every link cut to keep a person within the per-person limits. A value wrongly
-    blocked is released by removing it from the blocklist or raising its type's limit; a link
-    wrongly cut, by raising onedata__identity_max_per_person. -#}
+    its reason; every link cut to keep a person within the per-person limits or between records
+    of one system whose stable attributes conflict; every carrier of a reassigned identifier's
+    earlier holder, with the evidence (when each holder was last and first seen, which attributes
+    differ). A value wrongly blocked is released by removing it from the blocklist or raising its
+    type's limit; a link wrongly cut, by raising onedata__identity_max_per_person or narrowing
+    onedata__identity_stable_attributes; a reassignment wrongly seen, by raising
+    onedata__identity_reassignment_gap_days. -#}
 with
 
 identifiers_blocked as (
@@ -13,6 +17,12 @@ identifiers_blocked as (
 identity_links_dropped as (
 
     select * from {{ ref('int_identity_links_dropped') }}
+
+),
+
+identifier_holders as (
+
+    select * from {{ ref('int_identifier_holders_assigned') }}
 
 ),
 
@@ -38,7 +48,10 @@ dropped_links as (
         'dropped_link' as review_kind,
         id_type,
         id_value,
-        {{ dbt.concat(["'over_limit_'", 'limited_type']) }} as review_reason,
+        case
+            when drop_rule = 'over_limit' then {{ dbt.concat(["'over_limit_'", 'limited_type']) }}
+            else drop_rule
+        end as review_reason,
         drop_reason as review_detail,
         source_system,
         source_record_id,
@@ -48,11 +61,30 @@ dropped_links as (
 
 ),
 
+reassigned_identifiers as (
+
+    select
+        'reassigned_identifier' as review_kind,
+        id_type,
+        id_value,
+        'reassigned' as review_reason,
+        reassignment_evidence as review_detail,
+        source_system,
+        source_record_id,
+        link_id,
+        cast(null as {{ dbt.type_bigint() }}) as source_record_count
+    from identifier_holders
+    where is_earlier_holder
+
+),
+
 final as (
 
     select * from blocked_identifiers
     union all
     select * from dropped_links
+    union all
+    select * from reassigned_identifiers
 
 )
 

@@ -3,7 +3,9 @@
     (var onedata__survivorship_rules): trusted_then_recent takes the value of the most trusted
     source that has one (var onedata__survivorship_source_priority), then of the most recently
     updated record; most_recent takes the latest non-null value. The *_source column beside each
-    attribute says which source system the surviving value came from.
+    attribute says which source system the surviving value came from. A phone that was reassigned
+    to someone else after this person held it (int_identifier_holders_assigned) is not theirs any more:
+    it never survives, so no message for them reaches the new holder.
 -#}
 {%- set survivorship_attributes = ['display_name', 'phone', 'email', 'wechat_unionid', 'wechat_openid',
     'app_device_id', 'member_card_no', 'gender', 'birth_date', 'province', 'city', 'member_level',
@@ -36,11 +38,28 @@ member_consent as (
 
 ),
 
+identifier_holders as (
+
+    select * from {{ ref('int_identifier_holders_assigned') }}
+
+),
+
+reassigned_phones as (
+
+    select distinct
+        source_system,
+        source_record_id
+    from identifier_holders
+    where id_type = 'phone' and is_earlier_holder and source_record_id is not null
+
+),
+
 ranked_records as (
 
     select
         source_records.one_id,
         customer_records.*,
+        reassigned_phones.source_record_id is not null as is_phone_reassigned,
         row_number() over (
             partition by source_records.one_id
             order by
@@ -60,6 +79,10 @@ ranked_records as (
         on
             customer_records.source_system = source_records.source_system
             and customer_records.source_record_id = source_records.source_record_id
+    left join reassigned_phones
+        on
+            customer_records.source_system = reassigned_phones.source_system
+            and customer_records.source_record_id = reassigned_phones.source_record_id
 
 ),
 
@@ -69,7 +92,9 @@ survived as (
         one_id,
         {% for attribute in survivorship_attributes %}
             {%- set rank = rules.get(attribute, rules.default) ~ '_rank' %}
-            {%- set has_value = attribute ~ ' is not null' ~ (" and gender <> 'U'" if attribute == 'gender' else '') %}
+            {%- set has_value = attribute ~ ' is not null'
+                ~ (" and gender <> 'U'" if attribute == 'gender' else '')
+                ~ (' and not is_phone_reassigned' if attribute == 'phone' else '') %}
             min_by({{ attribute }}, {{ rank }}) filter (where {{ has_value }}) as {{ attribute }},
             min_by(source_system, {{ rank }}) filter (where {{ has_value }}) as {{ attribute }}_source,
         {% endfor %}
