@@ -93,12 +93,15 @@ with
                 'external_userid' if column == 'external_userid' else 'wechat_unionid_raw',
                 'null'
             ) }} as rejection_reason,
-            added_at as first_observed_at,
-            added_at as observed_at
+            min(added_at) as first_observed_at,
+            max(added_at) as observed_at
 
         from {{ ref('stg_wecom__external_contacts') }}
         -- A contact links its two identifiers: without a unionid there is nothing to link.
         where nullif(trim(wechat_unionid_raw), '') is not null
+        -- A contact followed by several staff members is one link, seen from the first staff
+        -- member who added it to the last.
+        group by external_userid, wechat_unionid, wechat_unionid_raw
 
     ),
 {% endfor %}
