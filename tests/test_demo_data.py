@@ -578,11 +578,13 @@ def test_wechat_openids_differ_per_app_and_unionid_is_shared(tables) -> None:
 
 # --- a reference One ID resolver: the truth must be reachable without names ----------------------------
 
-def resolve(tables, block_over_shared: bool = True, time_aware: bool = True) -> pd.DataFrame:
+def resolve(tables, block_over_shared: bool = True, time_aware: bool = True,
+            one_phone_per_person: bool = True) -> pd.DataFrame:
     """A safe resolver per the contract: normalise identifiers, block store phones and identifiers on
-    more source records than dbt_project.yml allows, take a reassigned number away from its earlier
-    holder's records (reassigned_holdings), then join everything that shares an identifier or an
-    identity link (union-find). Never joins on names."""
+    more source records than dbt_project.yml allows, and device ids whose records hold two phones
+    (a family tablet: at most one phone per person), take a reassigned number away from its
+    earlier holder's records (reassigned_holdings), then join everything that shares an identifier
+    or an identity link (union-find). Never joins on names."""
     def key(system, record_id):
         return system.astype(str) + "|" + record_id.astype(str)
 
@@ -629,6 +631,13 @@ def resolve(tables, block_over_shared: bool = True, time_aware: bool = True) -> 
         most_in_one_system = per_system.groupby(level="identifier").max()
         blocked |= set(most_in_one_system[most_in_one_system > identity_threshold()].index)
     held = held[~held.identifier.isin(blocked)]
+    if one_phone_per_person:
+        devices = held[held.identifier.str.startswith("device_id:")]
+        phones = held[held.identifier.str.startswith("phone:")]
+        phones_per_device = (devices.merge(phones, on="record", suffixes=("", "_phone"))
+                             .groupby("identifier").identifier_phone.nunique())
+        blocked |= set(phones_per_device[phones_per_device > 1].index)
+        held = held[~held.identifier.isin(blocked)]
     if time_aware:
         dropped = reassigned_holdings(tables, held)
         held = held[~pd.MultiIndex.from_frame(held[["record", "identifier"]]).isin(dropped)]
@@ -740,6 +749,18 @@ def test_a_safe_resolver_reaches_the_truth(tables, truth) -> None:
 def test_the_traps_catch_a_resolver_that_does_not_block_shared_identifiers(tables, truth) -> None:
     precision, _ = pairwise(resolve(tables, block_over_shared=False), truth)
     assert precision < 0.9
+
+
+def test_family_tablets_catch_a_resolver_that_lets_a_device_join_two_phones(tables, truth) -> None:
+    persons = truth["persons"]
+    sharers = persons[persons.trap_family_device]
+    assert len(sharers) == 2 * 10  # max(10, 2000 people / 500) pairs
+    records = truth["person_records"].query("source_system == 'app' and person_id in @sharers.person_id")
+    devices = tables["app_users"].set_index("app_user_id").loc[records.source_record_id, "device_id"]
+    assert devices.str.lower().value_counts().eq(2).all()  # each device on two persons' accounts
+    clusters = resolve(tables, one_phone_per_person=False)
+    precision, _ = pairwise(clusters, truth)
+    assert precision < 0.999
 
 
 def test_recycled_numbers_catch_a_resolver_that_ignores_time(tables, truth) -> None:

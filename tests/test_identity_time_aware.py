@@ -3,7 +3,8 @@ phone number (二次放号) keeps its two holders apart, in one system and acros
 program, with the evidence for data stewards and `activate explain`; the old holder's phone no
 longer reaches the new holder. A member registered twice, a member who changed phone, a member back
 after three silent years and a birth date missing on one side stay one person; two members of one
-CRM on one phone who disagree, and a family tablet, stay two.
+CRM on one phone who disagree, and a family tablet, stay two: whether the tablet's device id is on
+the app accounts, in the app's login links, or both.
 
 Two builds: in the first, the new holder of one recycled number shows nothing that tells the two
 holders apart and they are one person; in the second, her CRM record has her name and birth date,
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.e2e
 RECYCLED, ACROSS, TWICE, OLD_PHONE, NEW_PHONE = "16600000001", "16600000002", "16600000004", "16600000005", "16600000006"
 MOTHER, DAUGHTER, SILENT, NO_BIRTH, SAME_TIME, UPGRADE = (
     "16600000007", "16600000008", "16600000009", "16600000010", "16600000011", "16600000012")
+FATHER, SON = "16600000013", "16600000014"
 MEMBER_DEFAULTS = {"member_card_no": None, "email": None, "wechat_unionid": None, "province": "上海",
                    "city": "上海", "member_level": "normal", "is_paid_member": False, "points_balance": 0,
                    "registration_channel": "pos", "registration_store_id": None}
@@ -96,12 +98,29 @@ APP_USERS = [
      "wechat_unionid": None, "registered_at": _day("2024-01-01"), "updated_at": _day("2026-01-01")},
     {"app_user_id": "T_DAUGHTER", "device_id": "tablet-t-0001", "phone": DAUGHTER, "email": None,
      "wechat_unionid": None, "registered_at": _day("2025-05-01"), "updated_at": _day("2026-09-01")},
+    # Another family's tablet, known only from the app's login links.
+    {"app_user_id": "T_FATHER", "device_id": None, "phone": FATHER, "email": None,
+     "wechat_unionid": None, "registered_at": _day("2024-03-01"), "updated_at": _day("2026-02-01")},
+    {"app_user_id": "T_SON", "device_id": None, "phone": SON, "email": None,
+     "wechat_unionid": None, "registered_at": _day("2025-03-01"), "updated_at": _day("2026-08-01")},
 ]
+
+
+def _login(app_user_id: str, device_id: str) -> dict:
+    return {"link_id": f"T_LOGIN_{app_user_id}", "source_system": "app", "left_id_type": "device_id",
+            "left_id_value": device_id, "left_id_namespace": None, "right_id_type": "app_user_id",
+            "right_id_value": app_user_id, "right_id_namespace": None, "observed_at": _day("2026-01-15")}
+
+
 LINKS = [
     # The mini program user authorised the number the CRM member had until 2018.
     {"link_id": "T_LINK1", "source_system": "miniprogram", "left_id_type": "wechat_openid",
      "left_id_value": "oT_ACROSS_NEW", "left_id_namespace": MINI_PROGRAM_APP_ID, "right_id_type": "phone",
      "right_id_value": ACROSS, "right_id_namespace": None, "observed_at": _day("2025-07-01")},
+    _login("T_MOTHER", "tablet-t-0001"),
+    _login("T_DAUGHTER", "tablet-t-0001"),
+    _login("T_FATHER", "tablet-t-0002"),
+    _login("T_SON", "tablet-t-0002"),
 ]
 
 
@@ -203,6 +222,19 @@ def test_explain_says_which_limit_keeps_a_family_tablet_apart(built):
     output = _explain(built["database"], "app:T_MOTHER", "app:T_DAUGHTER")
     assert "are different persons" in output
     assert "refused as over_limit: joins 2 phone values, more than the limit of 1 per person" in output
+
+
+def test_a_tablet_known_only_from_login_links_keeps_its_family_apart(built):
+    ids = built["after"]
+    assert ids["app:T_FATHER"] != ids["app:T_SON"]
+    dropped = _rows(built["database"], """
+        select link_id, drop_rule from intermediate.int_identity_links_dropped
+        where identifier_node_id = 'i|device_id|tablet-t-0002'""")
+    assert len(dropped) == 1 and dropped[0][1] == "over_limit"
+    assert dropped[0][0] in ("T_LOGIN_T_FATHER", "T_LOGIN_T_SON")
+    output = _explain(built["database"], "app:T_FATHER", "app:T_SON")
+    assert "are different persons" in output
+    assert "refused as over_limit: joins 2 phone values" in output
 
 
 def test_two_members_of_one_crm_on_one_phone_who_disagree_are_two_people(built):

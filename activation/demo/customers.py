@@ -17,6 +17,10 @@ shows up long after (more than 200 days, well beyond the carriers' 90-day quaran
 too or only in the mini program. Each pair carries evidence a resolver can see, or the truth would
 not be reachable: different full names on two CRM records, or opposite genders shown by the CRM
 member and the mini program user (a mini program only knows a nickname, no name or birth date).
+
+Family tablets (`trap_family_device` in the truth): pairs of persons whose app accounts were used on
+one device, each account with its own verified phone. The device id joins two phones: a resolver
+that trusts it merges two people.
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ UNLINKABLE_SHARE = 0.001
 RECYCLED_PAIRS_PER_PERSON = 1 / 200
 RECYCLED_SILENT_DAYS = (200, 6 * 365)
 RECYCLED_ACTIVE_DAYS = (30, 4 * 365)
+FAMILY_DEVICE_PAIRS_PER_PERSON = 1 / 500
 
 
 def trap_totals(people: int) -> dict[str, int]:
@@ -109,6 +114,7 @@ def trap_totals(people: int) -> dict[str, int]:
         "name_twin_pairs": max(10, int(people * NAME_TWIN_PAIRS_PER_PERSON)),
         "unlinkable": int(people * UNLINKABLE_SHARE),
         "recycled_pairs": max(10, int(people * RECYCLED_PAIRS_PER_PERSON)),
+        "family_device_pairs": max(10, int(people * FAMILY_DEVICE_PAIRS_PER_PERSON)),
     }
 
 
@@ -256,7 +262,8 @@ def _choose_groups(rng: np.random.Generator, people: People) -> np.ndarray:
 def build_records(rng: np.random.Generator, world: World, people: People,
                   trap_rng: np.random.Generator) -> tuple[Records, dict]:
     """Customer records (identifiers only; times come later) and the identity-link specs.
-    trap_rng draws the recycled numbers, so that adding them left every other draw as it was."""
+    trap_rng draws the recycled numbers and (in a child stream) the family tablets, so that adding
+    them left every other draw as it was."""
     n, salts, catalog = people.n, world.salts, world.catalog
     index = people.start + np.arange(n, dtype=np.int64)
     groups = _choose_groups(rng, people)
@@ -368,6 +375,7 @@ def build_records(rng: np.random.Generator, world: World, people: People,
 
     _recycle_numbers(trap_rng, world, people, crm, mp)
     _place_traps(rng, world, people, single, crm, pos, market_frames, app)
+    _share_family_devices(trap_rng.spawn(1)[0], world, people, app)
     links = _identity_links(rng, people, single, crm, pos, market_frames, mp, app, person_crm_row)
     _raw_identifier_values(rng, world, people, crm, pos, market_frames, mp, app)
 
@@ -507,6 +515,20 @@ def _place_traps(rng, world: World, people: People, single, crm, pos, market_fra
     for frame in (crm, app):
         flags["trap_placeholder_email"][frame["person"][frame["email_kind"] == EM_PLACEHOLDER]] = True
     flags["has_zero_device_id"][app["person"][app["zero_device"]]] = True
+
+
+def _share_family_devices(rng, world: World, people: People, app) -> None:
+    """Pick this chunk's family tablets: the second account of each pair takes the first one's
+    device id. Both accounts carry their holder's own verified phone, so each stays reachable."""
+    phoned = ((app["phone_kind"] == PH_REAL) & ~app["zero_device"]
+              & ~people.flags["trap_recycled_phone"][app["person"]])
+    pairs = quota(world.traps["family_device_pairs"], people.start, people.n, world.people)
+    rows = rng.permutation(_pick(rng, np.flatnonzero(phoned), 2 * pairs))
+    rows = rows[: rows.size - rows.size % 2]
+    first, second = rows[0::2], rows[1::2]
+    app["device_id"][second] = app["device_id"][first]
+    people.flags["trap_family_device"] = np.zeros(people.n, dtype=bool)
+    people.flags["trap_family_device"][app["person"][rows]] = True
 
 
 def _identity_links(rng, people: People, single, crm, pos, market_frames, mp, app, person_crm_row) -> list[dict]:
@@ -872,6 +894,7 @@ def truth_columns(people: People, records: Records) -> tuple[dict, dict]:
         "is_cashier": pa.array(people.is_cashier),
     }
     for name in ("trap_store_phone", "trap_cashier_phone", "trap_test_phone", "trap_placeholder_email",
-                 "trap_name_twin", "trap_recycled_phone", "has_unlinkable_record", "has_zero_device_id"):
+                 "trap_name_twin", "trap_recycled_phone", "trap_family_device", "has_unlinkable_record",
+                 "has_zero_device_id"):
         persons[name] = pa.array(people.flags[name])
     return person_records, persons

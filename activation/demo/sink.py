@@ -90,7 +90,7 @@ TRUTH_SCHEMAS: dict[str, pa.Schema] = {
         ("expected_warning", S), ("prospect_funnel", S), ("record_count", INT), ("channels", S),
         ("order_count", INT), ("is_openid_only", BOOL), ("is_cashier", BOOL), ("trap_store_phone", BOOL),
         ("trap_cashier_phone", BOOL), ("trap_test_phone", BOOL), ("trap_placeholder_email", BOOL),
-        ("trap_name_twin", BOOL), ("trap_recycled_phone", BOOL), ("has_unlinkable_record", BOOL),
+        ("trap_name_twin", BOOL), ("trap_recycled_phone", BOOL), ("trap_family_device", BOOL), ("has_unlinkable_record", BOOL),
         ("has_zero_device_id", BOOL)),
 }
 

@@ -5,7 +5,9 @@
       two phones, joins carriers that hold more values of a limited type than the limit allows,
       it keeps its links to the carriers of the highest-priority values and loses the others.
       Priority: the value more of its carriers share, then the more recently seen, then the
-      smaller value, so the choice is deterministic. A person has one phone at a time: the
+      smaller value, so the choice is deterministic. An identity link counts the values of the
+      records that carry its other identifier, so two login links cannot carry a family tablet's
+      device id from one account's phone to another's. A person has one phone at a time: the
       limit counts within one limit period of the identifier (int_identifier_holders_assigned), so
       phones held years apart by carriers that share a birth date are a phone change, not two
       people.
@@ -71,27 +73,101 @@ limited_values as (
 
 ),
 
--- Which limited values each other identifier reaches through the carriers it shares with them.
-bridged_values as (
+link_identifiers as (
+
+    select distinct identifier_node_id
+    from identifiers_usable
+    where link_id is not null
+
+),
+
+-- Identifiers on exactly one source record that an identity link names (an app account's user
+-- id, a buyer id): the link speaks for that record.
+records_named_by_links as (
+
+    select
+        identifiers_usable.identifier_node_id,
+        min(identifiers_usable.carrier_node_id) as record_node_id
+    from identifiers_usable
+    inner join link_identifiers
+        on identifiers_usable.identifier_node_id = link_identifiers.identifier_node_id
+    where identifiers_usable.link_id is null
+    group by identifiers_usable.identifier_node_id
+    having count(*) = 1
+
+),
+
+-- The limited values each carrier holds. An identity link also holds those of the record one of
+-- its identifiers names, on behalf of its other identifier: a device seen on two app accounts
+-- through two login links joins their two phones as surely as the accounts themselves would.
+carrier_values as (
+
+    select
+        carrier_node_id,
+        cast(null as {{ dbt.type_string() }}) as named_identifier_node_id,
+        limited_type,
+        limited_value,
+        max_per_person
+    from limited_values
+
+    union all
+
+    select
+        link_sides.carrier_node_id,
+        link_sides.identifier_node_id as named_identifier_node_id,
+        limited_values.limited_type,
+        limited_values.limited_value,
+        limited_values.max_per_person
+    from identifiers_usable as link_sides
+    inner join records_named_by_links
+        on link_sides.identifier_node_id = records_named_by_links.identifier_node_id
+    inner join limited_values
+        on records_named_by_links.record_node_id = limited_values.carrier_node_id
+    where link_sides.link_id is not null
+
+),
+
+-- The limited values each observation brings to its identifier.
+observed_values as (
 
     select
         bridges.identifier_node_id,
         bridges.limit_period_number,
-        limited_values.limited_type,
-        limited_values.limited_value,
-        limited_values.max_per_person,
-        count(distinct bridges.carrier_node_id) as carrier_count,
-        max(bridges.observed_at) as last_observed_at
+        bridges.carrier_node_id,
+        bridges.observed_at,
+        carrier_values.limited_type,
+        carrier_values.limited_value,
+        carrier_values.max_per_person
     from bridges
-    inner join limited_values
-        on bridges.carrier_node_id = limited_values.carrier_node_id
-    where bridges.id_type <> limited_values.limited_type
+    inner join carrier_values
+        on bridges.carrier_node_id = carrier_values.carrier_node_id
+    where
+        bridges.id_type <> carrier_values.limited_type
+        and (
+            carrier_values.named_identifier_node_id is null
+            or bridges.identifier_node_id <> carrier_values.named_identifier_node_id
+        )
+
+),
+
+-- Which limited values each other identifier reaches through the carriers it shares with them.
+bridged_values as (
+
+    select
+        identifier_node_id,
+        limit_period_number,
+        limited_type,
+        limited_value,
+        max_per_person,
+        count(distinct carrier_node_id) as carrier_count,
+        max(observed_at) as last_observed_at
+    from observed_values
     group by
-        bridges.identifier_node_id,
-        bridges.limit_period_number,
-        limited_values.limited_type,
-        limited_values.limited_value,
-        limited_values.max_per_person
+        identifier_node_id,
+        limit_period_number,
+        limited_type,
+        limited_value,
+        max_per_person
 
 ),
 
@@ -141,20 +217,16 @@ over_limit as (
             "' per person; this link carries a lower-priority one'",
         ]) }} as drop_reason
     from losing_values
-    inner join limited_values
+    inner join observed_values
         on
-            losing_values.limited_type = limited_values.limited_type
-            and losing_values.limited_value = limited_values.limited_value
-    -- The few links that lose, then their limit period (joined last: it is the costly lookup).
+            losing_values.identifier_node_id = observed_values.identifier_node_id
+            and losing_values.limit_period_number = observed_values.limit_period_number
+            and losing_values.limited_type = observed_values.limited_type
+            and losing_values.limited_value = observed_values.limited_value
     inner join identifiers_usable as losing_links
         on
-            limited_values.carrier_node_id = losing_links.carrier_node_id
-            and losing_values.identifier_node_id = losing_links.identifier_node_id
-    left join later_limit_periods
-        on
-            losing_links.carrier_node_id = later_limit_periods.carrier_node_id
-            and losing_links.identifier_node_id = later_limit_periods.identifier_node_id
-    where coalesce(later_limit_periods.limit_period_number, 1) = losing_values.limit_period_number
+            observed_values.carrier_node_id = losing_links.carrier_node_id
+            and observed_values.identifier_node_id = losing_links.identifier_node_id
 
 ),
 
