@@ -5,9 +5,10 @@
       two phones, joins carriers that hold more values of a limited type than the limit allows,
       it keeps its links to the carriers of the highest-priority values and loses the others.
       Priority: the value more of its carriers share, then the more recently seen, then the
-      smaller value, so the choice is deterministic. An identity link counts the values of the
-      records that carry its other identifier, so two login links cannot carry a family tablet's
-      device id from one account's phone to another's. A person has one phone at a time: the
+      smaller value, so the choice is deterministic. An identity link also counts the values of
+      the record its other identifier names (an identifier on one record only, such as an app
+      user id), so two login links cannot carry a family tablet's device id from one account's
+      phone to another's. A person has one phone at a time: the
       limit counts within one limit period of the identifier (int_identifier_holders_assigned), so
       phones held years apart by carriers that share a birth date are a phone change, not two
       people.
